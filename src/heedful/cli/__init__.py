@@ -21,6 +21,7 @@ from heedful.cli import annotate_cmds  # noqa: E402,F401
 from heedful.cli import build_cmds  # noqa: E402,F401
 from heedful.cli import server_cmds  # noqa: E402,F401
 from heedful.cli import eval_cmds  # noqa: E402,F401
+from heedful.cli import generate_cmds  # noqa: E402,F401
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -41,6 +41,7 @@ class Completion:
     finish_reason: str = "stop"  # "stop" | "length" | "error"
     latency_s: float = 0.0
     error: str | None = None
+    logprob: float | None = None  # sum of log p(token) under the model (temperature 1), where known
     meta: dict = field(default_factory=dict)
 
 
