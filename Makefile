@@ -30,7 +30,7 @@ demo: $(STAMP)
 	$(PY) examples/quickstart.py
 
 bench: $(STAMP)
-	$(PY) bench/ingest.py
+	$(PY) bench/run_all.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .heedful

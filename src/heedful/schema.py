@@ -192,7 +192,7 @@ class Response(_Model):
     model: str | None = None
     model_revision: str | None = None
     params: dict[str, Any] = Field(default_factory=dict)
-    parent_id: str | None = Field(None, max_length=MAX_ID_LEN)
+    parent_id: str | None = Field(None, min_length=1, max_length=MAX_ID_LEN)
     meta: dict[str, Any] = Field(default_factory=dict)
     created_at: datetime | None = None
 
@@ -263,8 +263,23 @@ class Feedback(_Model):
 
 # --- helpers -----------------------------------------------------------------------------
 
+# The canonical form is json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+# default=str): ids and payload hashes are digests of it, so its bytes must never change. json.dumps
+# builds a new encoder on every call, which was most of the cost of a digest (~8 per imported row);
+# the C encoder it builds is reused here (same arguments, no cycle check: JSON read from a file or
+# validated by pydantic has no cycles). tests/store/test_canonical_json.py holds the two equal.
+_DUMPS = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+_C_ENCODER = getattr(json.encoder, "c_make_encoder", None)
+_FAST = _C_ENCODER and _C_ENCODER(None, str, json.encoder.encode_basestring, None, ":", ",", True, False, True)
+
+
 def canonical_json(obj: Any) -> str:
-    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+    if _FAST is None:
+        return _DUMPS.encode(obj)
+    try:
+        return "".join(_FAST(obj, 0))
+    except RecursionError:  # a cycle: let json say so (ValueError), as it always did
+        return _DUMPS.encode(obj)
 
 
 def digest(obj: Any, n: int = 32) -> str:

@@ -121,3 +121,13 @@ def test_cli_export_with_filters_and_left_out_rows(cli, tmp_path):
     assert code == 2 and "cannot filter by kind" in err
     code, _, err = cli("export", tmp_path / "x.txt", "--format", "heedful", "--db", db)
     assert code == 2 and "extension" in err
+
+
+def test_a_lone_surrogate_names_the_line_and_field(sqlite_store, tmp_path):
+    bad = b'{"prompt": "q", "chosen": "half \\ud800 pair", "rejected": "b"}'
+    path = _lines(tmp_path / "s.jsonl", GOOD, bad)
+    with pytest.raises(InvalidInput, match=r"s\.jsonl:line 2: .*text contains a lone surrogate"):
+        import_file(sqlite_store, path)
+    assert sqlite_store.stats()["feedback"] == 0
+    report = import_file(sqlite_store, path, skip_invalid=True)
+    assert (report.imported, report.skipped) == (1, 1)

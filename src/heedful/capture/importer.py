@@ -23,6 +23,8 @@ from heedful.capture.formats import FORMATS, Ctx, Format, Records, get_format
 from heedful.capture.formats.base import parse_source
 from heedful.errors import HeedfulError, InvalidInput
 from heedful.store.batch import Batch
+from heedful.store.engine import bulk_cache
+from heedful.store.writes import paused_gc
 
 Progress = Callable[[int, int], None]  # (done, total) in bytes or rows
 
@@ -88,7 +90,7 @@ def import_file(store, path: str | os.PathLike, *, format: str | None = None, so
               source=parse_source(source) if source else None, tags=list(tags),
               stringly=rows.stringly, columnar=rows.columnar)
     report = ImportReport(str(rows.path), fmt.name, rows.kind)
-    with store.batch() as b:
+    with paused_gc(), store.batch() as b, bulk_cache(b.conn):
         pending: list[tuple[str, Records]] = []
         for where, row in rows:
             report.rows += 1

@@ -23,7 +23,7 @@ Admin = Annotated[ApiKey, Depends(require())]
 Ingest = Annotated[ApiKey, Depends(require("ingest"))]
 Annotator = Annotated[ApiKey, Depends(require("annotator"))]
 Limit = Annotated[int, Query(ge=1, le=1000, description="at most this many rows")]
-Offset = Annotated[int, Query(ge=0, description="skip this many rows")]
+Offset = Annotated[int, Query(ge=0, le=2**62, description="skip this many rows")]
 
 
 def _written(w) -> dict:

@@ -17,7 +17,7 @@ from heedful.capture.formats.base import (
     Format, Records, as_float, as_json, as_text, extras, is_nan, need, own_meta, register, with_context,
 )
 from heedful.errors import InvalidInput
-from heedful.schema import Source
+from heedful.schema import Source, parse
 
 KNOWN = {"instruction", "output_1", "output_2", "generator_1", "generator_2", "annotator", "preference",
          "raw_completion", "price_per_example", "time_per_example"}
@@ -70,10 +70,10 @@ class AlpacaEval(Format):
         if ids[0] == ids[1]:
             raise InvalidInput("output_1 and output_2 are the same output of the same generator")
         annotator = row.get("annotator")
-        source = Source(type="ai", name=as_text(annotator, "annotator")) if annotator is not None else None
+        source = parse(Source, {"type": "ai", "name": as_text(annotator, "annotator")}) if annotator is not None else None
         if ctx.source is not None and source is not None and ctx.source != source:
             extra["annotator"] = annotator
-        source = ctx.source or source or Source(type="ai", name=ctx.stem)
+        source = ctx.source or source or ctx.default_source("ai")
         rec.add_feedback(ctx, "preference", value, ids, source, provenance=prov,
                      meta={self.name: {"extra": extra}} if extra else {})
         return rec

@@ -15,14 +15,11 @@ import math
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from typing import Any, ClassVar
 
 from heedful.errors import InvalidInput, UnknownName
-from heedful.schema import Feedback, Prompt, Response, Source, digest, parse
-from heedful.store.writes import prompt_row, response_row
-
-_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+from heedful.schema import Feedback, Prompt, Provenance, Response, Source, digest, parse
+from heedful.store.writes import Prepared, feedback_row, prompt_row, response_row
 
 
 @dataclass
@@ -35,36 +32,62 @@ class Ctx:
     tags: list[str] = field(default_factory=list)  # --tag, added to every prompt
     stringly: bool = False  # cells are text (CSV)
     columnar: bool = False  # free-form JSON columns are JSON text (CSV, Parquet, HF folders)
+    _defaults: dict = field(default_factory=dict, repr=False)  # source type -> Source(type, stem)
+    _last_dump: tuple | None = field(default=None, repr=False)  # (Source, its dict)
+
+    def default_source(self, type: str) -> Source:
+        """--source, else TYPE:<file stem>: one object for the whole file, so it is dumped once."""
+        if self.source is not None:
+            return self.source
+        if type not in self._defaults:
+            self._defaults[type] = Source(type=type, name=self.stem)
+        return self._defaults[type]
+
+    def source_dict(self, source: Source) -> dict:
+        """`source` as the dict a feedback id is derived from (the last one is remembered)."""
+        if self._last_dump is None or self._last_dump[0] is not source:
+            self._last_dump = (source, source.model_dump(exclude_defaults=True))
+        return self._last_dump[1]
 
 
 @dataclass
 class Records:
-    prompts: list[Prompt] = field(default_factory=list)
-    responses: list[Response] = field(default_factory=list)
-    feedback: list[Feedback] = field(default_factory=list)
+    """What one row of a file becomes: validated nouns with their rows already built.
+
+    The rows are what the store writes (`Prepared`), so deriving an id here is the
+    only time a record is validated and hashed."""
+
+    prompts: list[Prepared | Prompt] = field(default_factory=list)
+    responses: list[Prepared | Response] = field(default_factory=list)
+    feedback: list[Prepared | Feedback] = field(default_factory=list)
 
     def prompt(self, ctx: Ctx, content: str | list, tags: list[str] = ()) -> str:
         """A prompt (text or chat) with a content-derived id; returns the id."""
         form = {"text": content} if isinstance(content, str) else {"messages": content}
         p = parse(Prompt, {**form, "tags": list(dict.fromkeys([*ctx.tags, *tags]))})
-        p = p.model_copy(update={"id": prompt_row(p, _EPOCH)["id"]})
-        self.prompts.append(p)
-        return p.id
+        row = prompt_row(p, None)
+        self.prompts.append(Prepared(p, row))
+        return row["id"]
 
     def response(self, prompt_id: str, text: str, **fields) -> str:
         r = parse(Response, {"prompt_id": prompt_id, "text": text, **fields})
-        r = r.model_copy(update={"id": response_row(r, _EPOCH)["id"]})
-        self.responses.append(r)
-        return r.id
+        row = response_row(r, None)
+        self.responses.append(Prepared(r, row))
+        return row["id"]
 
     def add_feedback(self, ctx: Ctx, kind: str, value: Any, targets: list[str], source: Source,
-                 provenance: dict | None = None, meta: dict | None = None) -> str:
-        body = {"kind": kind, "value": value, "response_ids": targets,
-                "source": source.model_dump(exclude_defaults=True), "provenance": provenance or {},
-                "meta": meta or {}}
+                     provenance: dict | None = None, meta: dict | None = None) -> str:
+        body = {"kind": kind, "value": value, "response_ids": targets, "source": ctx.source_dict(source),
+                "provenance": provenance or {}, "meta": meta or {}}
         fid = "f-" + digest({"format": ctx.format, **body})
-        self.feedback.append(parse(Feedback, {**body, "id": fid}))
+        # The Source object itself goes in: pydantic keeps a validated instance as it is.
+        f = parse(Feedback, {**body, "id": fid, "source": source,
+                             "provenance": provenance or _NO_PROVENANCE})
+        self.feedback.append(Prepared(f, feedback_row(f, None, None)))
         return fid
+
+
+_NO_PROVENANCE = Provenance()
 
 
 class Skipped(Counter):

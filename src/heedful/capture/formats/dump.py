@@ -26,11 +26,11 @@ class HeedfulDump(Format):
     filters = ("tag",)
 
     def detect(self, columns, sample):
-        return {"type", "id"} <= columns and bool(sample) and sample[0].get("type") in TYPES
+        return {"type", "id"} <= columns and bool(sample) and isinstance(sample[0].get("type"), str) and sample[0].get("type") in TYPES
 
     def read(self, row, ctx):
         kind = row.get("type")
-        if kind not in TYPES:
+        if not isinstance(kind, str) or kind not in TYPES:
             raise InvalidInput(f"column 'type' must be one of {sorted(TYPES)}, got {kind!r}", field="type")
         model = TYPES[kind]
         data = {}

@@ -62,7 +62,7 @@ class HHRLHF(Format):
         a, b = rec.response(pid, good), rec.response(pid, bad)
         if a == b:
             raise InvalidInput("chosen and rejected are the same response")
-        rec.add_feedback(ctx, "preference", {"choice": "a"}, [a, b], ctx.source or Source(type="human", name=ctx.stem),
+        rec.add_feedback(ctx, "preference", {"choice": "a"}, [a, b], ctx.default_source("human"),
                      meta={self.name: own} if own else {})
         return rec
 

@@ -21,7 +21,7 @@ from heedful.schema import Source
 
 
 def _human(ctx: Ctx) -> Source:
-    return ctx.source or Source(type="human", name=ctx.stem)
+    return ctx.default_source("human")
 
 
 def _chatty(sample: list[dict], col: str) -> bool:

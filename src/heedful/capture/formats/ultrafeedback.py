@@ -49,7 +49,7 @@ class UltraFeedback(Format):
             raise InvalidInput("column 'completions' must be a non-empty list", field="completions")
         rec = Records()
         pid = rec.prompt(ctx, as_text(need(row, "instruction"), "instruction"))
-        source = ctx.source or Source(type="ai", name=ctx.stem)
+        source = ctx.default_source("ai")
         row_meta = extras(row, {"instruction", "completions"})
         for j, c in enumerate(completions):
             self._completion(rec, ctx, pid, source, c, row_meta, f"completions[{j}]")
