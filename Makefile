@@ -27,7 +27,7 @@ test: $(STAMP)
 	$(PY) -m pytest
 
 demo: $(STAMP)
-	$(PY) examples/quickstart.py
+	$(VENV)/bin/heedful demo
 
 bench: $(STAMP)
 	$(PY) bench/run_all.py

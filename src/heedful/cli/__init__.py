@@ -16,12 +16,15 @@ from heedful.errors import HeedfulError
 
 # Importing a command module registers its commands (heavy imports stay inside them).
 from heedful.cli import store_cmds  # noqa: E402,F401
+from heedful.cli import train_cmds  # noqa: E402,F401
 from heedful.cli import io_cmds  # noqa: E402,F401
-from heedful.cli import annotate_cmds  # noqa: E402,F401
-from heedful.cli import build_cmds  # noqa: E402,F401
 from heedful.cli import server_cmds  # noqa: E402,F401
+from heedful.cli import build_cmds  # noqa: E402,F401
+from heedful.cli import annotate_cmds  # noqa: E402,F401
 from heedful.cli import eval_cmds  # noqa: E402,F401
 from heedful.cli import generate_cmds  # noqa: E402,F401
+from heedful.cli import infer_cmds  # noqa: E402,F401
+from heedful.cli import demo_cmds  # noqa: E402,F401
 
 
 def main(argv: list[str] | None = None) -> None:

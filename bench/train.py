@@ -1,0 +1,227 @@
+"""DPO LoRA throughput: heedful's training path against TRL's DPOTrainer used directly, same run.
+
+Both contenders train the embedded SmolLM2-135M (float32, LoRA r16 on all
+linear layers, gradient checkpointing, batch 2 pairs, same seed, same pairs,
+same number of epochs), each in a fresh process so its peak RSS is its own:
+
+| row | what runs |
+|---|---|
+| `TRL DPOTrainer` | `trl.DPOTrainer` with TRL's defaults except bf16=False (no bf16 emulation on CPUs without it): the reference log-probs come from an adapter-disabled forward pass at every step. |
+| `heedful (cold cache)` | `heedful.learn.train.train("dpo", ...)`: reference log-probs computed once before training and written to the cache. |
+| `heedful (warm cache)` | the same call again (`--warm`): the cache from the previous run is read, no reference forward at all (a second method, epoch budget or loop round on the same pairs). |
+
+The clock of each contender runs from loading the model to the saved output,
+so tokenisation, precomputation and saving count. pairs/s = pairs × epochs /
+seconds; tokens/s counts the real (unpadded) tokens of chosen and rejected
+sequences per epoch. MFU divides the model FLOPs of the work each contender
+does (per real token: 2N forward + 2N backward through the frozen weights for
+the policy, 2N for each reference forward; N = parameters, the tied lm head
+included; attention's quadratic term is ignored, it is <5% at these lengths)
+by the float32 matmul rate measured in this script with torch on model-shaped
+and square matrices. Recomputation for gradient checkpointing is not counted
+as useful work.
+
+    .venv/bin/python bench/train.py --quick          # 4 pairs × 64 tokens, a few minutes
+    .venv/bin/python bench/train.py                  # 16 pairs × 256 tokens × 3 epochs (long on 2 cores)
+    .venv/bin/python bench/train.py --warm           # also the warm-cache row
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import fmt_bytes, machine, machine_line, python_child, table  # noqa: E402
+
+WORDS = ("the model answers questions about rivers mountains history science cooking music gardens "
+         "weather travel numbers letters colours animals machines cities languages stories games "
+         "because when while after before although however therefore quickly carefully clearly").split()
+
+
+# --- the data ------------------------------------------------------------------------------
+
+def make_pairs(tok, n: int, length: int, seed: int = 0) -> dict:
+    """n pairs; prompt, chosen and rejected each ~length/2 tokens (±length/8), as plain text."""
+    rng = random.Random(seed)
+
+    def text(k: int) -> str:
+        ids: list[int] = []
+        while len(ids) < k:
+            ids += tok(" " + " ".join(rng.choice(WORDS) for _ in range(k)), add_special_tokens=False)["input_ids"]
+        return tok.decode(ids[:k])
+    half, jitter = length // 2, max(1, length // 8)
+    rows = {"prompt": [], "chosen": [], "rejected": []}
+    for _ in range(n):
+        for col in rows:
+            rows[col].append(text(half + rng.randint(-jitter, jitter)))
+    return rows
+
+
+def real_tokens(tok, rows: dict) -> int:
+    """Unpadded tokens of the chosen and rejected sequences (prompt + completion + EOS each)."""
+    n = lambda s: len(tok(s, add_special_tokens=False)["input_ids"])  # noqa: E731
+    return sum(2 * n(p) + n(c) + n(r) + 2 for p, c, r in zip(rows["prompt"], rows["chosen"], rows["rejected"]))
+
+
+# --- the machine's matmul rate -------------------------------------------------------------
+
+def matmul_rates() -> dict:
+    """float32 matmul GFLOP/s with torch (the library training uses): square 2048² and model-shaped."""
+    import torch
+    out = {}
+    for name, (m, k, n) in {"square_2048": (2048, 2048, 2048), "model_shaped": (1024, 576, 1536),
+                            "lm_head": (512, 576, 49152)}.items():
+        a, b = torch.randn(m, k), torch.randn(k, n)
+        a @ b
+        best = min(_time(lambda: a @ b) for _ in range(5))
+        out[name] = 2 * m * k * n / best / 1e9
+    return out
+
+
+def _time(fn) -> float:
+    t0 = time.perf_counter()
+    fn()
+    return time.perf_counter() - t0
+
+
+# --- contenders (each in its own process) --------------------------------------------------
+
+def worker_trl(args) -> dict:
+    import torch
+    from peft import LoraConfig
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from trl import DPOConfig, DPOTrainer
+
+    from heedful.learn.train.loading import load_dataset_dir
+    t0 = time.perf_counter()
+    torch.manual_seed(args.seed)
+    tok = AutoTokenizer.from_pretrained(args.model)
+    model = AutoModelForCausalLM.from_pretrained(args.model, dtype=torch.float32)
+    train_ds, _ = load_dataset_dir(args.data)
+    cfg = DPOConfig(output_dir=args.out, bf16=False, use_cpu=True, per_device_train_batch_size=2,
+                    num_train_epochs=args.epochs, max_length=args.max_length, learning_rate=1e-4,
+                    gradient_checkpointing=True, seed=args.seed, data_seed=args.seed, save_strategy="no",
+                    report_to="none", disable_tqdm=True, logging_steps=1, dataloader_num_workers=0)
+    lora = LoraConfig(r=16, lora_alpha=32, lora_dropout=0.0, target_modules="all-linear", task_type="CAUSAL_LM")
+    trainer = DPOTrainer(model=model, args=cfg, train_dataset=train_ds, processing_class=tok, peft_config=lora)
+    out = trainer.train()
+    trainer.model.merge_and_unload().save_pretrained(args.out)
+    return {"seconds": time.perf_counter() - t0, "cpu_seconds": time.process_time(), "train_loss": out.training_loss,
+            "steps": trainer.state.global_step}
+
+
+def worker_heedful(args) -> dict:
+    from heedful.learn.train import DPOConfig, train
+    t0 = time.perf_counter()
+    cfg = DPOConfig(per_device_train_batch_size=2, num_train_epochs=args.epochs, max_length=args.max_length,
+                    learning_rate=1e-4, precision="fp32", gradient_checkpointing=True, seed=args.seed,
+                    save_steps=0, lora_r=16, lora_alpha=32)
+    res = train("dpo", args.data, args.model, args.out, cfg, say=lambda s: None)
+    cache = res.metrics["ref_cache"]
+    return {"seconds": time.perf_counter() - t0, "cpu_seconds": time.process_time(),
+            "train_loss": res.metrics["train_loss"],
+            "steps": res.metrics["global_step"], "ref_cache": {"hits": cache["hits"], "misses": cache["misses"]}}
+
+
+# --- the run -------------------------------------------------------------------------------
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--pairs", type=int, default=16)
+    ap.add_argument("--tokens", type=int, default=256, help="tokens per sequence (prompt + completion), about")
+    ap.add_argument("--epochs", type=int, default=3)
+    ap.add_argument("--quick", action="store_true", help="4 pairs × 64 tokens × 3 epochs")
+    ap.add_argument("--warm", action="store_true", help="also time heedful with a warm reference cache")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--json", type=Path, help="write the figures here too")
+    ap.add_argument("--worker", choices=["trl", "heedful"], help=argparse.SUPPRESS)
+    ap.add_argument("--model", help=argparse.SUPPRESS)
+    ap.add_argument("--data", help=argparse.SUPPRESS)
+    ap.add_argument("--out", help=argparse.SUPPRESS)
+    ap.add_argument("--max-length", type=int, help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.worker:
+        result = (worker_trl if args.worker == "trl" else worker_heedful)(args)
+        print(json.dumps(result))
+        return
+    if args.quick:
+        args.pairs, args.tokens = 4, 64
+    run(args)
+
+
+def run(args) -> None:
+    from heedful.learn.train.loading import load_tokenizer, resolve_model
+    info = machine()
+    print(machine_line(info), flush=True)
+    model = resolve_model("smollm2")  # the dense float32 copy of the embedded GGUF (made once, cached)
+    tok = load_tokenizer(model)
+    rows = make_pairs(tok, args.pairs, args.tokens, args.seed)
+    tokens_per_epoch = real_tokens(tok, rows)
+    max_length = int(args.tokens * 1.25) + 8  # nothing is truncated
+    rates = matmul_rates()
+    n_params = _n_params(model)
+    with tempfile.TemporaryDirectory(prefix="heedful-bench-train-") as tmp:
+        import datasets
+        data = Path(tmp) / "pairs"
+        datasets.DatasetDict({"train": datasets.Dataset.from_dict(rows)}).save_to_disk(str(data))
+        env = {"HEEDFUL_CACHE": str(Path(tmp) / "cache"), "TQDM_DISABLE": "1", "TOKENIZERS_PARALLELISM": "false"}
+        contenders = [("TRL DPOTrainer", "trl"), ("heedful (cold cache)", "heedful")]
+        if args.warm:
+            contenders.append(("heedful (warm cache)", "heedful"))
+        results = []
+        for i, (label, worker) in enumerate(contenders):
+            print(f"running {label} ...", flush=True)
+            child = python_child(__file__, "--worker", worker, "--model", str(model), "--data", str(data),
+                                 "--out", str(Path(tmp) / f"out{i}"), "--max-length", str(max_length),
+                                 "--epochs", str(args.epochs), "--seed", str(args.seed), env=env).check(label)
+            results.append((label, child.json(), child.peak_rss))
+    report(args, info, rates, n_params, tokens_per_epoch, results)
+
+
+def _n_params(folder: Path) -> int:
+    cfg = json.loads((folder / "config.json").read_text())
+    h, i, layers, v = cfg["hidden_size"], cfg["intermediate_size"], cfg["num_hidden_layers"], cfg["vocab_size"]
+    kv = h // cfg["num_attention_heads"] * cfg.get("num_key_value_heads", cfg["num_attention_heads"])
+    return layers * (2 * h * h + 2 * h * kv + 3 * h * i) + v * h  # matmul weights; the tied lm head once
+
+
+def report(args, info, rates, n_params, tokens_per_epoch, results) -> None:
+    epochs, pairs = args.epochs, args.pairs
+    peak = rates["model_shaped"]
+    rows, figures = [], []
+    base = results[0][1]["seconds"]
+    for label, r, rss in results:
+        s = r["seconds"]
+        ref_passes = epochs if label.startswith("TRL") else r["ref_cache"]["misses"]
+        flops = tokens_per_epoch * 2 * n_params * (2 * epochs + ref_passes)
+        mfu = flops / s / 1e9 / peak
+        figures.append({"contender": label, "seconds": s, "cpu_seconds": r.get("cpu_seconds"),
+                        "pairs_per_s": pairs * epochs / s,
+                        "tokens_per_s": tokens_per_epoch * epochs / s, "mfu_vs_model_shaped_matmul": mfu,
+                        "peak_rss_bytes": rss, "train_loss": r["train_loss"], "steps": r["steps"],
+                        "reference_passes": ref_passes})
+        rows.append([label, f"{s:.1f}", f"{r.get('cpu_seconds', float('nan')):.1f}", f"{pairs * epochs / s:.3f}",
+                     f"{tokens_per_epoch * epochs / s:.1f}",
+                     f"{base / s:.2f}×", f"{100 * mfu:.0f}%", fmt_bytes(rss), f"{r['train_loss']:.4f}"])
+    print(f"\nDPO LoRA r16, SmolLM2-135M float32, {pairs} pairs × ~{args.tokens} tokens × {epochs} epochs "
+          f"({tokens_per_epoch} real tokens/epoch), batch 2 pairs, {info['cores']} cores")
+    print("float32 matmul (torch): " + ", ".join(f"{k} {v:.1f} GFLOP/s" for k, v in rates.items()))
+    print(table(["contender", "seconds", "CPU s", "pairs/s", "tokens/s", "vs TRL", "MFU", "peak RSS", "train loss"], rows))
+    print("MFU: model FLOPs of the work done / model-shaped matmul rate; load, tokenise and save are in the time.")
+    print(f"load average while measuring: {os.getloadavg()[0]:.1f} on {info['cores']} cores "
+          "(figures from a shared machine are not comparable across runs; compare rows of one run)")
+    if args.json:
+        args.json.write_text(json.dumps({"machine": info, "matmul_gflops": rates, "n_params": n_params,
+                                         "tokens_per_epoch": tokens_per_epoch, "results": figures}, indent=2))
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    main()

@@ -1,0 +1,72 @@
+"""What this machine can do, decided at run time: precision, device, gradient checkpointing.
+
+TRL's configs default to bf16; on a CPU without native bf16 instructions
+(AVX-512 BF16 or AMX on x86, the `bf16` feature on Arm) torch emulates it and
+a LoRA DPO step becomes ~12x slower (see NOTES-models.md). Where the CPU does
+have them, bf16 matmuls run several times faster than float32. So the choice is
+made from the CPU's feature flags, never assumed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+BF16_CPU_FLAGS = frozenset({"avx512_bf16", "amx_bf16", "bf16"})
+CHECKPOINTING_MIN_PARAMS = 50_000_000  # below this, activations are small and recomputation is pure cost
+
+
+def cpu_flags(cpuinfo: str | None = None) -> set[str]:
+    """The feature flags of the first CPU in /proc/cpuinfo (x86 `flags`, Arm `Features`)."""
+    if cpuinfo is None:
+        try:
+            cpuinfo = Path("/proc/cpuinfo").read_text(errors="replace")
+        except OSError:
+            return set()
+    for line in cpuinfo.splitlines():
+        key, _, value = line.partition(":")
+        if key.strip() in ("flags", "Features"):
+            return set(value.split())
+    return set()
+
+
+def cpu_has_bf16(flags: set[str] | None = None) -> bool:
+    """True when the CPU computes bf16 natively (not emulated through float32)."""
+    return bool((cpu_flags() if flags is None else flags) & BF16_CPU_FLAGS)
+
+
+@dataclass(frozen=True)
+class Hardware:
+    """The decisions a run takes from the machine; recorded in the run's config."""
+
+    device: str  # "cuda" | "cpu"
+    bf16: bool
+    reason: str
+
+    def as_dict(self) -> dict:
+        return {"device": self.device, "bf16": self.bf16, "reason": self.reason}
+
+
+def detect(precision: str = "auto", flags: set[str] | None = None, cuda: bool | None = None) -> Hardware:
+    """Resolve `precision` ("auto" | "bf16" | "fp32") against what the machine supports."""
+    import torch
+
+    from heedful.errors import InvalidInput
+    if precision not in ("auto", "bf16", "fp32"):
+        raise InvalidInput(f"precision must be auto, bf16 or fp32, got {precision!r}")
+    cuda = torch.cuda.is_available() if cuda is None else cuda
+    device = "cuda" if cuda else "cpu"
+    if precision != "auto":
+        return Hardware(device, precision == "bf16", f"precision={precision} requested")
+    if cuda:
+        ok = torch.cuda.is_bf16_supported()
+        return Hardware(device, ok, "GPU supports bf16" if ok else "GPU lacks bf16: float32")
+    ok = cpu_has_bf16(flags)
+    why = ("CPU has native bf16 (avx512_bf16/amx_bf16)" if ok
+           else "CPU lacks native bf16 (it would be emulated, ~12x slower): float32")
+    return Hardware(device, ok, why)
+
+
+def want_checkpointing(setting: bool | None, n_params: int) -> bool:
+    """Gradient checkpointing: as asked, else on for models big enough for activations to matter."""
+    return setting if setting is not None else n_params >= CHECKPOINTING_MIN_PARAMS
