@@ -83,6 +83,8 @@ def aggregate(votes: list[Vote], method: str, *, weights: dict[str, float] | Non
     if method == "bt":
         return _bt_decisions(groups, w, on_tie, rng, counts)
     fn = _majority if method == "majority" else _mean
+    if method == "majority" and not weights:
+        fn = _majority_unweighted
     out = {}
     for item, vs in groups.items():
         d = fn(vs, w, on_tie, rng, decide)
@@ -119,6 +121,22 @@ def _majority(vs, w, on_tie, rng, decide) -> Decision | None:
     agreeing = [v for v in vs if v.label == label]
     value = sum(v.value * w(v) for v in agreeing) / max(sum(w(v) for v in agreeing), 1e-12)
     return Decision(label, value, tally[label] / total, _fids(vs), _margin(vs, label))
+
+
+def _majority_unweighted(vs, w, on_tie, rng, decide) -> Decision | None:
+    """`_majority` with every weight 1, without a call per vote (same floats: sums of 1.0)."""
+    if len(vs) == 1:
+        v = vs[0]
+        return Decision(v.label, float(0 + v.value), 1.0, (v.fid,), _margin(vs, v.label))
+    tally: dict = {}
+    for v in vs:
+        tally[v.label] = tally.get(v.label, 0.0) + 1.0
+    top = max(tally.values())
+    label = _pick([k for k, x in tally.items() if math.isclose(x, top)], on_tie, rng)
+    if label is None:
+        return None
+    agreeing = [v.value for v in vs if v.label == label]
+    return Decision(label, sum(agreeing) / len(agreeing), tally[label] / len(vs), _fids(vs), _margin(vs, label))
 
 
 def _mean(vs, w, on_tie, rng, decide) -> Decision | None:

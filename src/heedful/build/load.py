@@ -3,15 +3,25 @@
 `Store.feedback()` validates every row into a pydantic `Feedback`, which is the
 right door for apps but costs tens of microseconds a row; a build reads
 millions of rows it only needs a few fields of. This module pages on `seq`
-like `store.reads` (two queries a page: the feedback rows, then their targets
-by seq range — no per-row queries, no IN lists) and returns plain tuples.
-Responses and prompts are then looked up in bulk for the ids that survive
-aggregation only.
+like `store.reads`, one query a page (feedback LEFT JOIN its targets, in
+(seq, position) order — no per-row queries, no IN lists), and returns plain
+tuples. Responses and prompts are then looked up in bulk for the ids that
+survive aggregation only.
+
+Speed: the columns are selected *without* SQLAlchemy's per-value result
+processors (JSON is cast to text and decoded here with `json.loads`; text is
+`type_coerce`d to plain strings). Those processors cost more than the query
+itself at a million rows. On SQLite they are the identity beyond
+`json.loads`; on PostgreSQL the store's NUL escaping is undone here with the
+store's own type (`tables.Text` / `tables.Json`), so the values are exactly
+what the store's types would return (a test compares them on both backends).
+The id lookups run their fixed SQL on the driver (`exec_driver_sql`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+import json
+from collections.abc import Callable, Iterable, Iterator
 from typing import NamedTuple
 
 import sqlalchemy as sa
@@ -19,7 +29,7 @@ import sqlalchemy as sa
 from heedful.store import tables as t
 from heedful.store.reads import Filter
 
-PAGE = 20_000
+PAGE = 50_000
 IDS_PER_QUERY = 1_000
 
 
@@ -28,37 +38,85 @@ class FbRow(NamedTuple):
 
     id: str
     kind: str
-    value: dict | None
+    value: dict | None  # read-only: rows with equal JSON may share one decoded object
     prompt_id: str
     source: str  # "type:name"
     targets: tuple[str, ...]
     seq: int
 
 
+def _raw(col) -> sa.ColumnElement:
+    """The column as the driver returns it, with no result processor (JSON as its text)."""
+    if isinstance(col.type, t.SafeJSON):
+        return sa.cast(col, sa.Text)
+    return sa.type_coerce(col, sa.String)
+
+
+def _decoders(dialect) -> tuple[Callable[[str], str], Callable[[str | None], object]]:
+    """(text, json) decoders equal to the store's own result processing on this dialect."""
+    if dialect.name != "postgresql":
+        return (lambda s: s), _memo_loads()
+    text_proc = t.SafeText().process_result_value
+    json_proc = t.SafeJSON().process_result_value
+    return (lambda s: text_proc(s, dialect)), _memo_loads(lambda s: json_proc(json.loads(s), dialect))
+
+
+def _memo_loads(decode: Callable[[str], object] = json.loads,
+                limit: int = 100_000, short: int = 200) -> Callable[[str | None], object]:
+    """`json.loads` that decodes each distinct short text once (up to `limit` texts) and returns the same
+    object for repeats: a million preference rows hold a handful of distinct values, and decoding
+    was the largest Python cost of the read. The values are shared, so rules must not mutate them."""
+    memo: dict[str, object] = {}
+
+    def loads(s: str | None):
+        if s is None:
+            return None
+        v = memo.get(s)
+        if v is None:
+            v = decode(s)
+            if len(memo) < limit and len(s) <= short:
+                memo[s] = v
+        return v
+    return loads
+
+
 def feedback_rows(store, kinds: Iterable[str], flt: Filter, page: int = PAGE) -> Iterator[FbRow]:
     """Feedback of the given kinds matching `flt`, in insertion order; rows without a value skipped."""
     f, ft = t.feedback, t.feedback_targets
     where = [f.c.kind.in_(list(kinds)), f.c.value.isnot(None), *flt.feedback_where()]
-    cols = (f.c.seq, f.c.id, f.c.kind, f.c.value, f.c.prompt_id, f.c.source_type, f.c.source_name)
+    _, loads = _decoders(store.engine.dialect)
     last = 0
     while True:
+        ids = (sa.select(f.c.seq).where(f.c.seq > last, *where).order_by(f.c.seq).limit(page)
+               .subquery())
+        q = (sa.select(f.c.seq, _raw(f.c.id), _raw(f.c.kind), _raw(f.c.value), _raw(f.c.prompt_id),
+                       _raw(f.c.source_type), _raw(f.c.source_name), _raw(ft.c.response_id))
+             .select_from(f.join(ids, ids.c.seq == f.c.seq).outerjoin(ft, ft.c.feedback_id == f.c.id))
+             .order_by(f.c.seq, ft.c.position))
         with store.engine.connect() as conn:
-            rows = conn.execute(sa.select(*cols).where(f.c.seq > last, *where)
-                                .order_by(f.c.seq).limit(page)).all()
-            if not rows:
-                return
-            hi = rows[-1][0]
-            tq = (sa.select(ft.c.feedback_id, ft.c.response_id)
-                  .select_from(ft.join(f, f.c.id == ft.c.feedback_id))
-                  .where(f.c.seq > last, f.c.seq <= hi).order_by(ft.c.feedback_id, ft.c.position))
-            targets: dict[str, list[str]] = {}
-            for fid, rid in conn.execute(tq):
-                targets.setdefault(fid, []).append(rid)
-        for seq, fid, kind, value, pid, st, sn in rows:
-            yield FbRow(fid, kind, value, pid, f"{st}:{sn}", tuple(targets.get(fid, ())), seq)
-        last = hi
-        if len(rows) < page:
+            rows = conn.execute(q).all()
+        if not rows:
             return
+        yield from _group(rows, loads)
+        last = rows[-1][0]
+        if len({r[0] for r in rows}) < page:
+            return
+
+
+def _group(rows: list, loads) -> Iterator[FbRow]:
+    """Joined (feedback, target) rows → one FbRow per feedback with its targets in order."""
+    n, i = len(rows), 0
+    names: dict = {}  # one str per kind and per source, not one per row
+    while i < n:
+        seq, fid, kind, value, pid, st, sn, rid = rows[i]
+        j = i + 1
+        while j < n and rows[j][0] == seq:
+            j += 1
+        targets = (rid,) if j == i + 1 else tuple(r[7] for r in rows[i:j])
+        source = names.get((st, sn)) or names.setdefault((st, sn), f"{st}:{sn}")
+        kind = names.setdefault(kind, kind)
+        yield FbRow(fid, kind, loads(value), pid, source, () if rid is None else targets, seq)
+        i = j
 
 
 class Resp(NamedTuple):
@@ -75,38 +133,46 @@ def _chunks(ids: Iterable[str]) -> Iterator[list[str]]:
         yield ids[i:i + IDS_PER_QUERY]
 
 
+_RESP = "SELECT id, prompt_id, text, parent_id, seq FROM responses WHERE {col} IN ({marks}){tail}"
+
+
+def _by_ids(conn, sql: str, chunk: list[str], **fmt) -> list[tuple]:
+    """Run `sql` (with `{marks}` for the ids) on the driver: at 1,000 ids a query, compiling an
+    expanding IN through SQLAlchemy and wrapping its rows cost twice the query itself."""
+    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+    return conn.exec_driver_sql(sql.format(marks=", ".join([mark] * len(chunk)), **fmt), tuple(chunk)).all()
+
+
 def responses(store, ids: Iterable[str]) -> dict[str, Resp]:
     """Responses by id, one query per 1,000 ids."""
-    r = t.responses
+    text, _ = _decoders(store.engine.dialect)
     out: dict[str, Resp] = {}
     with store.engine.connect() as conn:
         for chunk in _chunks(ids):
-            q = sa.select(r.c.id, r.c.prompt_id, r.c.text, r.c.parent_id, r.c.seq).where(r.c.id.in_(chunk))
-            out.update((row[0], Resp(*row)) for row in conn.execute(q))
+            for rid, pid, txt, parent, seq in _by_ids(conn, _RESP, chunk, col="id", tail=""):
+                out[rid] = Resp(rid, pid, text(txt), parent, seq)
     return out
 
 
 def children(store, parent_ids: Iterable[str]) -> dict[str, list[Resp]]:
     """Responses whose parent is one of `parent_ids` (refinements and corrections), oldest first."""
-    r = t.responses
+    text, _ = _decoders(store.engine.dialect)
     out: dict[str, list[Resp]] = {}
     with store.engine.connect() as conn:
         for chunk in _chunks(parent_ids):
-            q = (sa.select(r.c.id, r.c.prompt_id, r.c.text, r.c.parent_id, r.c.seq)
-                 .where(r.c.parent_id.in_(chunk)).order_by(r.c.seq))
-            for row in conn.execute(q):
-                out.setdefault(row[3], []).append(Resp(*row))
+            for rid, pid, txt, parent, seq in _by_ids(conn, _RESP, chunk, col="parent_id", tail=" ORDER BY seq"):
+                out.setdefault(parent, []).append(Resp(rid, pid, text(txt), parent, seq))
     return out
 
 
 def prompts(store, ids: Iterable[str]) -> dict[str, str | list[dict]]:
     """Prompt content by id: the text, or the chat as role/content dicts."""
-    p = t.prompts
+    text, loads = _decoders(store.engine.dialect)
     out: dict[str, str | list[dict]] = {}
+    sql = "SELECT id, text, CAST(messages AS TEXT) FROM prompts WHERE id IN ({marks})"
     with store.engine.connect() as conn:
         for chunk in _chunks(ids):
-            q = sa.select(p.c.id, p.c.text, p.c.messages).where(p.c.id.in_(chunk))
-            for pid, text, messages in conn.execute(q):
-                out[pid] = text if text is not None else [
-                    {"role": m["role"], "content": m["content"]} for m in messages]
+            for pid, txt, messages in _by_ids(conn, sql, chunk):
+                out[pid] = text(txt) if txt is not None else [
+                    {"role": m["role"], "content": m["content"]} for m in loads(messages)]
     return out

@@ -15,6 +15,15 @@ every answer column is a one-message assistant list; otherwise all are plain
 strings. The folder is written next to its target and renamed into place, so
 a failed build leaves nothing half-written. `lineage.jsonl` beside the splits
 says which feedback ids made each row (datasets ignores it when loading).
+
+The folder is written with pyarrow in `Dataset.save_to_disk`'s layout
+(arrow stream shards, `dataset_info.json`, `state.json`,
+`dataset_dict.json`) rather than through `datasets` itself: importing
+`datasets` alone takes 2–3 s (pandas, huggingface_hub, fsspec), a quarter of
+the 1M-row build budget, and `Dataset.from_dict` re-encodes every value in
+Python. `datasets.load_from_disk` reads the folder; a test writes the same
+columns with `DatasetDict.save_to_disk` and checks that the files hold the
+same schema, features and rows, so a change of layout in `datasets` shows up.
 """
 
 from __future__ import annotations
@@ -28,6 +37,10 @@ from pathlib import Path
 from heedful.build.core import Example
 from heedful.errors import InvalidInput
 
+MAX_SHARD_BYTES = 500 * 10**6   # datasets.config.MAX_SHARD_SIZE ("500MB")
+WRITER_BATCH = 1000             # datasets.config.DEFAULT_MAX_BATCH_SIZE
+STRING_CHUNK = 100_000          # rows per StringBuilder chunk (a chunk must stay under 2 GiB of text)
+
 COLUMNS = {
     "preference": ("prompt", "chosen", "rejected"),
     "unpaired": ("prompt", "completion", "label"),
@@ -40,18 +53,39 @@ def is_conversational(examples: list[Example], prompts: dict) -> bool:
     return any(isinstance(e.prompt if e.prompt is not None else prompts[e.prompt_id], list) for e in examples)
 
 
+_STRING = {"dtype": "string", "_type": "Value"}
+_CHAT = {"feature": {"role": _STRING, "content": _STRING}, "_type": "List"}
+_SCALARS = {"label": {"dtype": "bool", "_type": "Value"}, "score": {"dtype": "float64", "_type": "Value"}}
+
+
+def features_dict(fmt: str, conversational: bool) -> dict:
+    """The columns' `datasets.Features`, serialised as `datasets` serialises them."""
+    answer = _CHAT if conversational else _STRING
+    return {c: _SCALARS.get(c, answer) for c in COLUMNS[fmt]}
+
+
 def features(fmt: str, conversational: bool):
+    """The columns' `datasets.Features` (imports `datasets`; the writer itself does not need it)."""
     import datasets as hf
 
-    text = hf.Value("string")
-    chat = hf.List({"role": text, "content": text})
-    answer = chat if conversational else text
-    types = {"prompt": answer, "chosen": answer, "rejected": answer, "completion": answer,
-             "label": hf.Value("bool"), "score": hf.Value("float64")}
-    return hf.Features({c: types[c] for c in COLUMNS[fmt]})
+    return hf.Features.from_dict(features_dict(fmt, conversational))
+
+
+def arrow_schema(fmt: str, conversational: bool):
+    import pyarrow as pa
+
+    text = pa.string()
+    answer = pa.list_(pa.struct([("role", text), ("content", text)])) if conversational else text
+    types = {"label": pa.bool_(), "score": pa.float64()}
+    meta = {"huggingface": json.dumps({"info": {"features": features_dict(fmt, conversational)}})}
+    return pa.schema([(c, types.get(c, answer)) for c in COLUMNS[fmt]], metadata=meta)
 
 
 def columns(examples: list[Example], fmt: str, prompts: dict, conversational: bool) -> dict[str, list]:
+    if not conversational:  # plain strings: the values as they are, one pass per column
+        return {c: [e.prompt if e.prompt is not None else prompts[e.prompt_id] for e in examples] if c == "prompt"
+                else [getattr(e, c) for e in examples] for c in COLUMNS[fmt]}
+
     def prompt(e: Example):
         p = e.prompt if e.prompt is not None else prompts[e.prompt_id]
         return [{"role": "user", "content": p}] if conversational and isinstance(p, str) else p
@@ -64,34 +98,105 @@ def columns(examples: list[Example], fmt: str, prompts: dict, conversational: bo
     return {c: [get[c](e) for e in examples] for c in COLUMNS[fmt]}
 
 
+def arrow_table(cols: dict[str, list], schema):
+    """The columns as a pyarrow Table. Plain string columns go through `StringBuilder` in chunks:
+    `pa.array` imports pandas on first use (0.5–2 s here) even for a list of str."""
+    import pyarrow as pa
+
+    builder = getattr(pa.lib, "StringBuilder", None)
+    arrays = []
+    for field in schema:
+        values = cols[field.name]
+        if builder is None or field.type != pa.string():
+            arrays.append(pa.array(values, type=field.type))
+            continue
+        chunks = []
+        for i in range(0, max(len(values), 1), STRING_CHUNK):
+            b = builder()
+            b.append_values(values[i:i + STRING_CHUNK])
+            chunks.append(b.finish())
+        arrays.append(pa.chunked_array(chunks, type=pa.string()))
+    return pa.Table.from_arrays(arrays, schema=schema)
+
+
+def write_split(examples: list[Example], fmt: str, prompts: dict, conversational: bool, schema,
+                folder: Path) -> None:
+    """One split in `Dataset.save_to_disk`'s layout: arrow stream shards of at most ~500 MB,
+    split contiguously like `save_to_disk`, plus `dataset_info.json` and `state.json`.
+
+    Rows are converted and written `STRING_CHUNK` at a time, so the Arrow copy of the texts never
+    exists whole in memory; the shard count is known only at the end, so a split over 500 MB is
+    written once and then re-cut into shards from disk."""
+    import pyarrow as pa
+
+    folder.mkdir(parents=True)
+    whole, n, nbytes = folder / "whole.arrow.tmp", len(examples), 0
+    with pa.OSFile(str(whole), "wb") as sink, pa.ipc.new_stream(sink, schema) as w:
+        for i in range(0, n, STRING_CHUNK):
+            table = arrow_table(columns(examples[i:i + STRING_CHUNK], fmt, prompts, conversational), schema)
+            nbytes += table.nbytes
+            w.write_table(table, max_chunksize=WRITER_BATCH)
+    shards = max(1, min(n, int(nbytes / MAX_SHARD_BYTES) + 1))  # save_to_disk writes 0 shards for
+    div, mod = divmod(n, shards)                                  # 0 rows, which cannot be loaded
+    files = [f"data-{i:05d}-of-{shards:05d}.arrow" for i in range(shards)]
+    if shards == 1:
+        os.replace(whole, folder / files[0])
+    else:
+        _reshard(whole, [(folder / f, div + (1 if i < mod else 0)) for i, f in enumerate(files)], schema)
+        whole.unlink()
+    feats = json.loads(schema.metadata[b"huggingface"])["info"]["features"]
+    info = {"citation": "", "description": "", "features": feats, "homepage": "", "license": ""}
+    state = {"_data_files": [{"filename": f} for f in files], "_fingerprint": uuid.uuid4().hex[:16],
+             "_format_columns": None, "_format_kwargs": {}, "_format_type": None,
+             "_output_all_columns": False, "_split": None}
+    for name, obj in (("dataset_info.json", info), ("state.json", state)):
+        (folder / name).write_text(json.dumps(obj, indent=2), encoding="utf-8")
+
+
+def _reshard(whole: Path, shards: list[tuple[Path, int]], schema) -> None:
+    """Copy the record batches of `whole` into consecutive files of the given row counts."""
+    import pyarrow as pa
+
+    with pa.OSFile(str(whole)) as src:
+        batches = iter(pa.ipc.open_stream(src))
+        pending = None
+        for path, size in shards:
+            with pa.OSFile(str(path), "wb") as sink, pa.ipc.new_stream(sink, schema) as w:
+                while size > 0:
+                    pending = pending if pending is not None and pending.num_rows else next(batches)
+                    take = min(size, pending.num_rows)
+                    w.write_batch(pending.slice(0, take))
+                    pending, size = pending.slice(take), size - take
+
+
+def write_lineage(path: Path, splits: dict[str, list[Example]]) -> None:
+    """`lineage.jsonl`: one line per row, {"split", "row", "feedback_ids"}, as `json.dumps` writes it."""
+    with open(path, "w", encoding="utf-8") as fh:
+        for name, ex in splits.items():
+            head = '{"split": ' + json.dumps(name) + ', "row": '
+            fh.writelines(f'{head}{i}, "feedback_ids": {json.dumps(list(e.fids))}}}\n' for i, e in enumerate(ex))
+
+
 def save(splits: dict[str, list[Example]], fmt: str, prompts: dict, out_dir: str | os.PathLike,
          overwrite: bool = False) -> Path:
-    """Write a DatasetDict (one split per key) to `out_dir` atomically; returns the path."""
-    import datasets as hf
-
+    """Write a DatasetDict folder (one split per key) to `out_dir` atomically; returns the path."""
     out = Path(out_dir).resolve()
     if out.exists() and (not out.is_dir() or any(out.iterdir())) and not overwrite:
         raise InvalidInput(f"{out} exists and is not empty; choose another -o or pass --overwrite")
     conv = is_conversational([e for x in splits.values() for e in x], prompts)
-    feats = features(fmt, conv)
-    dd = hf.DatasetDict({name: hf.Dataset.from_dict(columns(ex, fmt, prompts, conv), features=feats)
-                         for name, ex in splits.items()})
+    schema = arrow_schema(fmt, conv)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.parent / f".{out.name}.tmp-{uuid.uuid4().hex[:8]}"
-    quiet = not hf.is_progress_bar_enabled()
-    hf.disable_progress_bars()
     try:
-        dd.save_to_disk(str(tmp))
-        with open(tmp / "lineage.jsonl", "w", encoding="utf-8") as fh:
-            for name, ex in splits.items():
-                for i, e in enumerate(ex):
-                    fh.write(json.dumps({"split": name, "row": i, "feedback_ids": list(e.fids)}) + "\n")
+        tmp.mkdir()
+        for name, ex in splits.items():
+            write_split(ex, fmt, prompts, conv, schema, tmp / name)
+        (tmp / "dataset_dict.json").write_text(json.dumps({"splits": list(splits)}), encoding="utf-8")
+        write_lineage(tmp / "lineage.jsonl", splits)
         if out.exists():
             shutil.rmtree(out) if out.is_dir() else out.unlink()
         os.replace(tmp, out)
     finally:
-        if not quiet:
-            hf.enable_progress_bars()
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
     return out

@@ -21,6 +21,7 @@ from heedful.build.core import BuildConfig, Context, Example, get_rule
 from heedful.errors import InvalidInput, UnknownName
 from heedful.schema import KINDS, SOURCE_TYPES
 from heedful.store.reads import Filter
+from heedful.store.writes import paused_gc
 
 FILTER_KEYS = ("kind", "source", "source_type", "source_name", "model", "tag", "prompt", "response",
                "since", "until")
@@ -115,7 +116,15 @@ def select_examples(examples: list[Example], fmt: str, prompts: dict, cfg: Build
 
 def build(store, rule: str, out_dir: str | Path, *, filters: Iterable[str] | dict | None = None,
           config: BuildConfig | None = None, name: str | None = None, overwrite: bool = False) -> BuildResult:
-    """Build the dataset `rule` makes from the feedback that `filters` select, save it, register it."""
+    """Build the dataset `rule` makes from the feedback that `filters` select, save it, register it.
+
+    The cyclic garbage collector is paused meanwhile (as for bulk writes): a build holds millions of
+    acyclic rows, votes and examples, and each full collection re-scanned all of them."""
+    with paused_gc():
+        return _build(store, rule, out_dir, filters, config, name, overwrite)
+
+
+def _build(store, rule, out_dir, filters, config, name, overwrite) -> BuildResult:
     cfg = config or BuildConfig()
     _check(cfg)
     r = get_rule(rule)

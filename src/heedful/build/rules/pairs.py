@@ -23,8 +23,8 @@ def preference_pairs(ctx: Context) -> list[Example]:
     Ties are dropped; margin = mean `strength` of the winning votes (bt: the
     log-strength gap).
     """
-    votes = preference_votes(ctx)
-    return pair_examples(ctx, ctx.decide(votes, decide=decide_pair))
+    # no local name for the votes: they are freed before the texts are fetched (peak memory)
+    return pair_examples(ctx, ctx.decide(preference_votes(ctx), decide=decide_pair))
 
 
 @rule("ranking_pairs", kinds=["ranking"], format="preference", trainer=PAIR_TRAINER)

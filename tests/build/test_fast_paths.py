@@ -1,0 +1,148 @@
+"""The build's fast paths give what the slow, general doors give.
+
+- `output.save` writes the `save_to_disk` layout with pyarrow; here the same
+  columns go through `datasets.DatasetDict.save_to_disk` and both folders must
+  hold the same files, schema (with its `huggingface` metadata), features and rows.
+- `load.feedback_rows` / `responses` / `prompts` read without SQLAlchemy's
+  result processors; here they must equal what the SDK's validated stream and
+  getters return, on SQLite and PostgreSQL, with NUL and escape characters.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import datasets
+import pyarrow as pa
+import pytest
+import sqlalchemy as sa
+
+from heedful.build import load, output
+from heedful.build.core import Example
+from heedful.store import tables as t
+from heedful.store.reads import Filter
+
+PROMPTS = {"p1": "Say hi.", "p2": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "x"}]}
+
+
+def examples(n: int, pid: str = "p1") -> list[Example]:
+    return [Example(pid, (f"f{i}", f"g{i}"), chosen=f"yes {i} \u00e9\x00", rejected=f"no {i}", completion=f"c{i}",
+                    label=i % 2 == 0, score=i / 3) for i in range(n)]
+
+
+def reference(splits, fmt, prompts, path: Path) -> None:
+    """The writer before the fast path: `Dataset.from_dict` + `save_to_disk`."""
+    conv = output.is_conversational([e for x in splits.values() for e in x], prompts)
+    feats = output.features(fmt, conv)
+    dd = datasets.DatasetDict({k: datasets.Dataset.from_dict(output.columns(v, fmt, prompts, conv), features=feats)
+                               for k, v in splits.items()})
+    dd.save_to_disk(str(path))
+
+
+def arrow(path: Path) -> pa.Table:
+    with pa.OSFile(str(path)) as f:
+        return pa.ipc.open_stream(f).read_all()
+
+
+@pytest.mark.parametrize("fmt", sorted(output.COLUMNS))
+@pytest.mark.parametrize("pid", ["p1", "p2"])
+def test_save_matches_datasets_save_to_disk(tmp_path, fmt, pid):
+    splits = {"train": examples(2500, pid), "test": examples(3, pid)}
+    output.save(splits, fmt, PROMPTS, tmp_path / "fast")
+    reference(splits, fmt, PROMPTS, tmp_path / "ref")
+    fast, ref = tmp_path / "fast", tmp_path / "ref"
+    names = sorted(str(p.relative_to(ref)) for p in ref.rglob("*") if p.is_file())
+    assert sorted(str(p.relative_to(fast)) for p in fast.rglob("*") if p.is_file()) == sorted(names + ["lineage.jsonl"])
+    for name in names:
+        if name.endswith(".arrow"):
+            a, b = arrow(fast / name), arrow(ref / name)
+            assert a.schema.equals(b.schema, check_metadata=True) and a.equals(b)
+        elif name.endswith("state.json"):
+            a, b = (json.loads((d / name).read_text()) for d in (fast, ref))
+            assert {**a, "_fingerprint": None} == {**b, "_fingerprint": None}
+        else:
+            assert (fast / name).read_text() == (ref / name).read_text(), name
+    a, b = datasets.load_from_disk(str(fast)), datasets.load_from_disk(str(ref))
+    for split in splits:
+        assert a[split].features == b[split].features
+        assert a[split].to_list() == b[split].to_list()
+    lines = (fast / "lineage.jsonl").read_text().splitlines()
+    assert lines[1] == json.dumps({"split": "train", "row": 1, "feedback_ids": ["f1", "g1"]})
+    assert lines[-1] == json.dumps({"split": "test", "row": 2, "feedback_ids": ["f2", "g2"]})
+
+
+def test_empty_split_loads(tmp_path):
+    """`save_to_disk` writes no shard for an empty split and `load_from_disk` then fails; ours loads."""
+    splits = {"train": examples(2), "test": []}
+    output.save(splits, "preference", PROMPTS, tmp_path / "fast")
+    a = datasets.load_from_disk(str(tmp_path / "fast"))
+    assert a["test"].num_rows == 0 and a["test"].features == a["train"].features
+    assert len(a["train"]) == 2
+
+
+def test_shards_split_like_save_to_disk(tmp_path, monkeypatch):
+    monkeypatch.setattr(output, "MAX_SHARD_BYTES", 10_000)
+    monkeypatch.setattr(output, "STRING_CHUNK", 100)  # several builder chunks, across shard boundaries
+    splits = {"train": examples(1003)}
+    output.save(splits, "preference", PROMPTS, tmp_path / "fast")
+    table = pa.Table.from_pydict(output.columns(splits["train"], "preference", PROMPTS, False),
+                                 schema=output.arrow_schema("preference", False))
+    ds = datasets.Dataset(table)
+    ds.save_to_disk(str(tmp_path / "ref"), max_shard_size=10_000)
+    fast = sorted(p.name for p in (tmp_path / "fast" / "train").glob("*.arrow"))
+    assert fast == sorted(p.name for p in (tmp_path / "ref").glob("*.arrow")) and len(fast) > 1
+    for name in fast:
+        assert arrow(tmp_path / "fast" / "train" / name).equals(arrow(tmp_path / "ref" / name))
+
+
+WEIRD = "nul\x00 esc\ue000 rtl \u202e <b>'; DROP TABLE x;--"
+
+
+def test_fast_reads_equal_the_sdk(db_url):
+    from heedful.store import Store
+
+    with Store(db_url) as store:
+        store.write(
+            prompts=[{"id": "p1", "text": "hi " + WEIRD}, {"id": "p2", "messages": [{"role": "user", "content": WEIRD}]}],
+            responses=[{"id": f"r{i}", "prompt_id": "p1" if i < 3 else "p2", "text": f"{i} {WEIRD}",
+                        **({"parent_id": "r0"} if i == 2 else {})} for i in range(5)],
+            feedback=[{"id": f"f{i}", "kind": "preference", "response_ids": ["r0", "r1"] if i % 2 else ["r4", "r3"],
+                       "value": {"choice": "ab"[i % 2], "strength": i / 7},
+                       "source": {"type": "human", "name": f"h{i % 2}"}} for i in range(9)]
+            + [{"id": f"c{i}", "kind": "correction", "response_ids": [f"r{i}"], "value": {"text": WEIRD * i},
+                "source": {"type": "ai", "name": "j"}} for i in range(1, 4)])
+        rows = list(load.feedback_rows(store, ["preference", "correction"], Filter(), page=4))
+        sdk = list(store.feedback())
+        assert [(r.id, r.kind, r.source, r.targets) for r in rows] == [
+            (f.id, f.kind, f"{f.source.type}:{f.source.name}", tuple(f.response_ids)) for f in sdk]
+        f = t.feedback  # the store's own column types, with their result processing
+        with store.engine.connect() as conn:
+            ref = conn.execute(sa.select(f.c.prompt_id, f.c.value).order_by(f.c.seq)).all()
+        assert [(r.prompt_id, r.value) for r in rows] == [tuple(x) for x in ref]
+        assert ref[-1][1]["text"] == WEIRD * 3
+        resp = load.responses(store, [f"r{i}" for i in range(5)])
+        assert {k: v.text for k, v in resp.items()} == {f"r{i}": store.get_response(f"r{i}").text for i in range(5)}
+        assert [c.id for c in load.children(store, ["r0"])["r0"]] == ["r2"]
+        got = load.prompts(store, ["p1", "p2"])
+        assert got == {"p1": store.get_prompt("p1").text,
+                       "p2": [{"role": m.role, "content": m.content} for m in store.get_prompt("p2").messages]}
+
+
+def test_unweighted_majority_equals_weighted_with_unit_weights():
+    """The unweighted fast path gives exactly what weights of 1 give (values, agreement, ties)."""
+    import random
+
+    from heedful.build.aggregate import Vote, aggregate
+
+    rng = random.Random(3)
+    votes = [Vote(rng.randrange(300), f"s{rng.randrange(4)}", rng.choice("ab") if i % 7 else "tie",
+                  rng.choice([0.0, 1.0, 0.5, rng.random(), 1]), f"f{i}", rng.choice([None, 1, 2.5]))
+             for i in range(1500)]
+    for on_tie in ("drop", "random"):
+        fast, slow, cf, cs = {}, {}, {}, {}
+        fast = aggregate(votes, "majority", on_tie=on_tie, seed=1, counts=cf)
+        slow = aggregate(votes, "majority", weights={"nobody": 1.0}, on_tie=on_tie, seed=1, counts=cs)
+        assert cf == cs and list(fast) == list(slow)
+        assert [(repr(d.label), repr(d.value), repr(d.agreement), d.fids, repr(d.margin)) for d in fast.values()] == \
+            [(repr(d.label), repr(d.value), repr(d.agreement), d.fids, repr(d.margin)) for d in slow.values()]
