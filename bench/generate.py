@@ -1,6 +1,7 @@
 """Tokens/s of batched generation with the embedded model against one prompt at a time, in one run.
 
     .venv/bin/python bench/generate.py                      # 64 prompts, 64 new tokens, batch 32
+    .venv/bin/python bench/generate.py --quick --json out.json   # 32 prompts, 4 one at a time, 32 new tokens
     .venv/bin/python bench/generate.py --prompts 128 --batch-size 64
 
 Contenders, all greedy on the same model object (SmolLM2-135M, float32):
@@ -15,6 +16,11 @@ The one-at-a-time rows run on the first `--peer-prompts` prompts only (they
 are slow); tokens/s is generated tokens (up to and excluding EOS) over wall
 time. Greedy outputs of the batched heedful run are compared with the peer's
 on those prompts and the count of identical texts is printed.
+
+Figures (bench/_runner.py protocol): heedful batched, heedful batch 1 and
+heedful n=4 sampled, each against the one-at-a-time transformers peer, and
+heedful batched against transformers batched; the 200 tok/s goal is judged
+on the batched figure.
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(__file__))
 from _common import machine, machine_line, table  # noqa: E402
+from _runner import add_protocol_args, figure, write_figures  # noqa: E402
 
 TOPICS = ["the sea", "autumn", "a cat", "coffee", "the moon", "trains", "bread", "rain"]
 TASKS = ["Write one sentence about {}.", "Give two facts about {}.", "Describe {} to a child.",
@@ -68,15 +75,19 @@ def run(name, fn, results):
     return texts
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> list[dict]:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--prompts", type=int, default=64)
-    ap.add_argument("--peer-prompts", type=int, default=8)
-    ap.add_argument("--max-new-tokens", type=int, default=64)
+    add_protocol_args(ap, "32 prompts (4 one at a time), 32 new tokens")
+    ap.add_argument("--prompts", type=int, default=None, help="default 64 (quick 32)")
+    ap.add_argument("--peer-prompts", type=int, default=None, help="default 8 (quick 4)")
+    ap.add_argument("--max-new-tokens", type=int, default=None, help="default 64 (quick 32)")
     ap.add_argument("--batch-size", type=int, default=32)
     ap.add_argument("--skip-hf-batched", action="store_true")
     ap.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
-    a = ap.parse_args()
+    a = ap.parse_args(argv)
+    a.prompts = a.prompts or (32 if a.quick else 64)
+    a.peer_prompts = a.peer_prompts or (4 if a.quick else 8)
+    a.max_new_tokens = a.max_new_tokens or (32 if a.quick else 64)
     import torch
     if a.threads:
         torch.set_num_threads(a.threads)
@@ -117,8 +128,29 @@ def main() -> None:
     same = sum(x == y for x, y in zip(peer, batched))
     print(f"\ngreedy texts identical to the peer's: {same}/{len(peer)} "
           f"(batched heedful vs one-at-a-time transformers generate)")
-    print(f"ratio batched heedful / one-at-a-time peer: {res[3 - a.skip_hf_batched][1] / res[3 - a.skip_hf_batched][2] / base:.2f}×")
+    print(f"load average at the end: {os.getloadavg()[0]:.1f} (other jobs share these cores)")
+    figs = figures(res, a, same, len(peer))
+    write_figures(a.json, figs, load_average=os.getloadavg()[0])
+    return figs
 
+
+def figures(res: list, a, same: int, checked: int) -> list[dict]:
+    """The protocol's figures from the measured (name, tokens, seconds) rows."""
+    rate = {name: tok / dt for name, tok, dt in res}
+    peer1, ours1 = res[0][0], res[1][0]
+    ours_b, ours_n = f"heedful, batch {a.batch_size}", f"heedful, batch {a.batch_size}, n=4 sampled"
+    note = f"{a.prompts} prompts, {a.max_new_tokens} new tokens, greedy; peer on {a.peer_prompts} prompts"
+    figs = [figure(f"generate, {ours_b}", rate[ours_b], "tok/s", peer1, rate[peer1],
+                   goal="≥200 tok/s aggregate", met=rate[ours_b] >= 200,
+                   note=f"{note}; greedy texts identical to the peer's {same}/{checked}"),
+            figure(f"generate, {ours1}", rate[ours1], "tok/s", peer1, rate[peer1], note=note),
+            figure(f"generate, {ours_n}", rate[ours_n], "tok/s", peer1, rate[peer1],
+                   note=f"{a.prompts // 4} prompts × 4 samples, temperature 0.7")]
+    hf_b = f"transformers generate, batch {a.batch_size}"
+    if hf_b in rate:
+        figs.append(figure(f"generate, {ours_b} vs batched transformers", rate[ours_b], "tok/s", hf_b, rate[hf_b],
+                           note=note))
+    return figs
 
 if __name__ == "__main__":
     main()

@@ -1,15 +1,27 @@
 """Judged pairs/s with batched judge calls against a per-item judge loop, with identical verdicts.
 
-    .venv/bin/python bench/judge.py                     # 32 pairs, the bundled `pairwise` judge, batch 16
-    .venv/bin/python bench/judge.py --pairs 64 --batch-size 32
+    .venv/bin/python bench/judge.py                      # 32 pairs, batch 16, logprob and text judges
+    .venv/bin/python bench/judge.py --quick --json out.json   # 16 pairs (8 for the text judge)
+    .venv/bin/python bench/judge.py --skip-text          # only the log-probability judge
 
 The peer is how AlpacaEval calls a judge: one model call per pair, each
 waiting for the previous. The contender is the same `Judge` (same template,
-model, parameters, position swaps) sending `--batch-size` prompts per
-`generate` call to the embedded SmolLM2. Both run greedy on one loaded model;
-every verdict (parsed value and raw output) must be identical, and the script
-fails if one differs. A third row re-runs the batched judge through the
-persistent completion cache (`CachedModel`), the cost of a repeated run.
+model, position swaps) sending `--batch-size` pairs per model call to the
+embedded SmolLM2. Three bundled judges are measured:
+
+  pairwise-logprob   no text: one `logprobs` call scores the verdict choices ("a", "b")
+                     of every pair in the chunk (per-item: one call with one pair's choices)
+  pairwise-likelihood  cloze form: scores each response itself after the instruction, per character
+  pairwise           text: one `generate` call per chunk, then the output parser
+
+Verdicts must match between the per-item and the batched run: the same
+choice for every pair (the script fails otherwise); for the logprob judge
+the largest |Δ prob_b| is printed (batch padding changes float rounding).
+A third row re-runs the batched logprob judge through the persistent
+completion cache (`CachedModel`), the cost of a repeated run. The pairs are
+obvious (one correct, one wrong answer; the correct one is always the
+canonical "a"), so the share of verdicts that pick it is printed as a
+sanity figure, not as a measure of judge quality.
 """
 
 from __future__ import annotations
@@ -22,7 +34,9 @@ import time
 
 sys.path.insert(0, os.path.dirname(__file__))
 from _common import machine, machine_line, table  # noqa: E402
+from _runner import add_protocol_args, figure, write_figures  # noqa: E402
 
+GOAL = "≥5× the per-item loop, same verdicts"
 QA = [
     ("What is the capital of France?", "The capital of France is Paris.", "France is a country in Europe."),
     ("What is 7 times 8?", "7 times 8 is 56.", "7 times 8 is 54."),
@@ -57,59 +71,115 @@ def items(n: int):
 
 
 def timed_judge(judge, tasks):
-    t0 = time.perf_counter()
+    """Verdicts and wall seconds; the process CPU seconds go to `timed_judge.cpu`."""
+    t0, c0 = time.perf_counter(), time.process_time()
     verdicts = judge.judge(tasks)
+    timed_judge.cpu = time.process_time() - c0
     return verdicts, time.perf_counter() - t0
 
 
-def main() -> None:
+def summary(verdicts) -> dict:
+    """Counts of canonical choices ("a" is the correct answer here) and missing verdicts."""
+    counts: dict[str, int] = {}
+    for v in verdicts:
+        key = v.value["choice"] if v.value else "missing"
+        counts[key] = counts.get(key, 0) + 1
+    return counts
+
+
+def compare(name: str, model, tasks, batch_size: int, rows: list, figs: list) -> float:
+    """Per-item loop then batched run of judge `name`; appends table rows and one figure; returns the peer's s/pair."""
+    from heedful.annotate.registry import Resolver
+    per_item = Resolver(models={"smollm2": model}, batch_size=1).judge(name)
+    batched = Resolver(models={"smollm2": model}, batch_size=batch_size).judge(name)
+    batched.judge(tasks[:2])  # warm-up (first-call allocations), not timed
+    peer, t_peer = timed_judge(per_item, tasks)
+    cpu_peer = timed_judge.cpu
+    print(f"  {name}, per-item loop: {len(tasks)} pairs in {t_peer:.1f} s ({cpu_peer:.1f} CPU-s)", flush=True)
+    ours, t_ours = timed_judge(batched, tasks)
+    cpu_ours = timed_judge.cpu
+    print(f"  {name}, batched ({batch_size}): {len(tasks)} pairs in {t_ours:.1f} s ({cpu_ours:.1f} CPU-s)", flush=True)
+    differ = [i for i, (x, y) in enumerate(zip(peer, ours)) if _choice(x) != _choice(y)]
+    if batched.decision == "text":
+        differ += [i for i, (x, y) in enumerate(zip(peer, ours)) if (x.value, x.raw) != (y.value, y.raw)]
+    n, ratio = len(tasks), t_peer / t_ours
+    rows += [(f"{name}: per-item loop (peer)", n, f"{t_peer:.1f}", f"{n / t_peer:.2f}", "1.00×"),
+             (f"{name}: batched, {batch_size} per call", n, f"{t_ours:.1f}", f"{n / t_ours:.2f}", f"{ratio:.2f}×")]
+    note = (f"{n} pairs, batch {batch_size}; CPU-s per-item {cpu_peer:.1f} vs batched {cpu_ours:.1f} "
+            f"({cpu_peer / max(cpu_ours, 1e-9):.2f}×); verdicts {summary(ours)} (a = the correct answer)")
+    if batched.decision != "text":
+        note += f"; max |Δprob_b| vs per-item {_max_dprob(peer, ours):.1e}"
+    same = not differ
+    note += f"; identical choices {n - len(set(differ))}/{n}"
+    figs.append(figure(f"judge {name}, batched", n / t_ours, "pairs/s", f"{name}, per-item loop (AlpacaEval way)",
+                       n / t_peer, goal=GOAL, met=bool(ratio >= 5 and same), note=note))
+    if differ:
+        raise SystemExit(f"{name}: verdicts differ between per-item and batched at tasks {sorted(set(differ))[:10]}")
+    return t_peer / n
+
+
+def _choice(v):
+    return v.value["choice"] if v.value else None
+
+
+def _max_dprob(xs, ys) -> float:
+    ds = [abs(x.value["prob_b"] - y.value["prob_b"]) for x, y in zip(xs, ys) if x.value and y.value]
+    return max(ds, default=0.0)
+
+
+def cached_rerun(model, tasks, batch_size: int, t_peer_per_pair: float, rows: list, figs: list) -> None:
+    from heedful.annotate.registry import Resolver
+    from heedful.models.cache import CachedModel
+    with tempfile.TemporaryDirectory() as d:
+        cm = CachedModel(model, os.path.join(d, "c.db"))
+        judge = Resolver(models={"smollm2": cm}, batch_size=batch_size).judge("pairwise-logprob")
+        judge.judge(tasks)
+        _, t = timed_judge(judge, tasks)
+        cm.close()
+    n = len(tasks)
+    rows.append(("pairwise-logprob: repeated run (cache hits)", n, f"{t:.2f}", f"{n / t:.0f}",
+                 f"{t_peer_per_pair * n / t:.0f}×"))
+    figs.append(figure("judge pairwise-logprob, repeated run (cache)", n / t, "pairs/s",
+                       "pairwise-logprob, per-item loop", 1 / t_peer_per_pair, note=f"{n} pairs, all cache hits"))
+
+
+def main(argv: list[str] | None = None) -> list[dict]:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--pairs", type=int, default=32)
+    add_protocol_args(ap, "16 pairs (8 for the text judge) instead of 32")
+    ap.add_argument("--pairs", type=int, default=None, help="pairs for the logprob judges (default 32, quick 16)")
+    ap.add_argument("--text-pairs", type=int, default=None, help="pairs for the text judge (default 32, quick 8)")
     ap.add_argument("--batch-size", type=int, default=16)
-    ap.add_argument("--judge", default="pairwise")
+    ap.add_argument("--skip-text", action="store_true", help="measure only the logprob judge")
     ap.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
-    a = ap.parse_args()
+    a = ap.parse_args(argv)
+    pairs = a.pairs or (16 if a.quick else 32)
+    text_pairs = a.text_pairs or (8 if a.quick else 32)
     import torch
     if a.threads:
         torch.set_num_threads(a.threads)
-    from heedful.annotate.registry import Resolver
     from heedful.models import get_model
-    from heedful.models.cache import CachedModel
     print(machine_line(machine(with_rates=True)), f"· load average {os.getloadavg()[0]:.1f}",
           f"· torch threads {torch.get_num_threads()}", flush=True)
-    model = get_model("smollm2", batch_size=a.batch_size)
-    per_item = Resolver(models={"smollm2": model}, batch_size=1).judge(a.judge)
-    batched = Resolver(models={"smollm2": model}, batch_size=a.batch_size).judge(a.judge)
-    tasks = batched.tasks(items(a.pairs), seed=0)
-    batched.judge(tasks[:2])  # warm-up (first-call allocations), not timed
-    peer, t_peer = timed_judge(per_item, tasks)
-    print(f"  per-item loop: {len(tasks)} pairs in {t_peer:.1f} s", flush=True)
-    ours, t_ours = timed_judge(batched, tasks)
-    print(f"  batched ({a.batch_size}): {len(tasks)} pairs in {t_ours:.1f} s", flush=True)
-    with tempfile.TemporaryDirectory() as d:
-        cached = Resolver(models={"smollm2": CachedModel(model, os.path.join(d, "c.db"))},
-                          batch_size=a.batch_size).judge(a.judge)
-        cached.judge(tasks)
-        again, t_cached = timed_judge(cached, tasks)
-    diff = [i for i, (x, y, z) in enumerate(zip(peer, ours, again))
-            if (x.value, x.raw) != (y.value, y.raw) or (x.value, x.raw) != (z.value, z.raw)]
-    rows = [("per-item judge loop (peer)", len(tasks), f"{t_peer:.1f}", f"{len(tasks) / t_peer:.2f}", "1.00×"),
-            (f"batched judge, {a.batch_size} per call", len(tasks), f"{t_ours:.1f}", f"{len(tasks) / t_ours:.2f}",
-             f"{t_peer / t_ours:.2f}×"),
-            ("batched judge, repeated run (cache hits)", len(tasks), f"{t_cached:.2f}",
-             f"{len(tasks) / t_cached:.0f}", f"{t_peer / t_cached:.0f}×")]
+    model = get_model("smollm2", batch_size=a.batch_size * 4)  # logprobs scores batch_size/4 sequences a pass
+    rows: list = []
+    figs: list[dict] = []
+    from heedful.annotate.registry import Resolver
+    tasks = Resolver(models={"smollm2": model}).judge("pairwise-logprob").tasks(items(pairs), seed=0)
+    t_peer = compare("pairwise-logprob", model, tasks, a.batch_size, rows, figs)
+    cached_rerun(model, tasks, a.batch_size, t_peer, rows, figs)
+    lk_tasks = Resolver(models={"smollm2": model}).judge("pairwise-likelihood").tasks(items(pairs), seed=0)
+    compare("pairwise-likelihood", model, lk_tasks, a.batch_size, rows, figs)
+    if not a.skip_text:
+        model.batch_size = a.batch_size
+        text_tasks = Resolver(models={"smollm2": model}).judge("pairwise").tasks(items(text_pairs), seed=0)
+        compare("pairwise", model, text_tasks, a.batch_size, rows, figs)
     print()
-    print(table(["contender", "pairs", "seconds", "pairs/s", "vs peer"], rows))
-    counts = {}
-    for v in ours:
-        key = v.value["choice"] if v.value else "missing"
-        counts[key] = counts.get(key, 0) + 1
-    mean_out = sum(v.tokens.get("completion_tokens", 0) for v in ours) / max(1, len(ours))
-    print(f"\nmean judge output: {mean_out:.1f} tokens per verdict")
-    print(f"verdicts: {counts}; identical across the three runs: {len(tasks) - len(diff)}/{len(tasks)}")
-    print(f"ratio batched / per-item: {t_peer / t_ours:.2f}×")
-    if diff:
-        raise SystemExit(f"verdicts differ at tasks {diff[:10]}")
+    print(table(["contender", "pairs", "seconds", "pairs/s", "vs its peer"], rows))
+    print(f"\nload average at the end: {os.getloadavg()[0]:.1f} (other jobs share these cores)")
+    for f in figs:
+        print(f"- {f['name']}: {f['note']}")
+    write_figures(a.json, figs, load_average=os.getloadavg()[0])
+    return figs
 
 
 if __name__ == "__main__":

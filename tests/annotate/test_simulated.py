@@ -145,3 +145,20 @@ def test_agreement_from_labels():
     assert out["items"] == 3 and out["items_incomplete"] == 1
     assert out["percent_agreement"] == pytest.approx(2 / 3)
     assert out["fleiss_kappa"] == pytest.approx(1 / 3)
+
+
+def test_noise_keeps_a_soft_label_consistent_with_the_choice():
+    from types import SimpleNamespace
+
+    from heedful.annotate.simulated import MemberSpec, _noisy_preference
+    task = SimpleNamespace(item=SimpleNamespace(responses=[SimpleNamespace(text="short"),
+                                                          SimpleNamespace(text="much longer")]))
+    flipper = MemberSpec(persona="f", base="pairwise", flip_rate=1.0)
+    out, applied = _noisy_preference({"choice": "a", "prob_b": 0.2}, flipper, task, (0.0, 1.0, 1.0, 0.5))
+    assert applied["flip_applied"] and out == {"choice": "b", "prob_b": pytest.approx(0.8)}
+    longer = MemberSpec(persona="l", base="pairwise", prefer_longer=1.0)
+    out, applied = _noisy_preference({"choice": "a", "prob_b": 0.2}, longer, task, (1.0, 0.0, 1.0, 0.5))
+    assert applied["length_bias_applied"] and out == {"choice": "b"}
+    clean = MemberSpec(persona="c", base="pairwise")
+    assert _noisy_preference({"choice": "a", "prob_b": 0.2}, clean, task, (1.0, 1.0, 1.0, 0.5))[0] == \
+        {"choice": "a", "prob_b": 0.2}

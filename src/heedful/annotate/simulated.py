@@ -180,7 +180,13 @@ def _noisy_preference(value: dict, m: MemberSpec, task: Task, u) -> tuple[dict, 
         choice, applied["shift_applied"] = ("a" if u_coin < 0.5 else "b"), True
     if choice != "tie" and u_flip < m.flip_rate:
         choice, applied["flip_applied"] = ("b" if choice == "a" else "a"), True
-    return {**value, "choice": choice}, applied
+    out = {**value, "choice": choice}
+    if out.get("prob_b") is not None:  # keep a soft label consistent with the noisy choice
+        if applied["length_bias_applied"] or applied["shift_applied"]:
+            out.pop("prob_b")
+        elif applied["flip_applied"]:
+            out["prob_b"] = 1 - out["prob_b"]
+    return out, applied
 
 
 # --- agreement -------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 
     m = FakeModel(["A", "B"])          # answers in order, then repeats the last
     m = FakeModel(lambda prompt, i: "yes")
+    m = FakeModel(scores=lambda prompt, completion: -len(completion))   # scripted `logprobs`
 """
 
 from __future__ import annotations
@@ -16,13 +17,17 @@ class FakeModel:
     """Deterministic, instant, and records every prompt it was asked."""
 
     def __init__(self, answers: Sequence[str] | Callable[[PromptLike, int], str] = ("ok",),
-                 name: str = "fake", revision: str | None = None):
+                 name: str = "fake", revision: str | None = None,
+                 scores: Callable[[PromptLike, str], float] | None = None):
         self.name = name
         self.revision = revision
         self.fn = answers if callable(answers) else None
         self.queue = deque([] if callable(answers) else answers)
         self.last = None if callable(answers) else (answers[-1] if answers else "")
         self.calls: list[PromptLike] = []
+        self.scores = scores
+        self.scored: list[tuple[PromptLike, str]] = []
+        self.logprob_batches: list[int] = []
 
     def enqueue(self, *answers: str) -> None:
         self.queue.extend(answers)
@@ -44,7 +49,11 @@ class FakeModel:
         return out
 
     def logprobs(self, prompts: Sequence[PromptLike], completions: Sequence[str]) -> list[float]:
-        """A stand-in score: shorter completions are likelier (-1 per word)."""
+        """`scores(prompt, completion)` when given, else a stand-in: shorter is likelier (-1 per word)."""
+        self.logprob_batches.append(len(completions))
+        self.scored += list(zip(prompts, completions))
+        if self.scores is not None:
+            return [float(self.scores(p, c)) for p, c in zip(prompts, completions)]
         return [-float(len(c.split())) for c in completions]
 
 

@@ -8,6 +8,17 @@
     parser: pairwise_ab_tie     # or {name: json_field, field: verdict}
     version: "1"
 
+A preference judge may instead decide by log-probabilities (no text is
+generated, so nothing can be unparseable; see heedful.annotate.judges.logprob):
+
+    decision: logprobs
+    answer_prefix: "The better output is Output ("   # the assistant turn up to the verdict
+    choices: {a: "a", b: "b"}                         # (tie: ... optional) text scored for each verdict
+
+or by the judge model's own likelihood of each response after the prompt
+(`decision: likelihood`; the template then gets only `instruction`, and each
+response's log-probability is divided by its length in characters).
+
 The template must use exactly the variables its kind provides (plus `aspect`
 when `aspects` are listed and `principle` when `principles` are): a missing
 or unknown variable is an error at load time naming the file and the
@@ -29,7 +40,7 @@ from typing import Any, Literal
 import jinja2
 import jinja2.meta
 import yaml
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from heedful.errors import InvalidInput, NotFound, UnknownName
 from heedful.schema import parse
@@ -56,13 +67,40 @@ class JudgeSpec(BaseModel):
     template: str = Field(min_length=1, description="template file, relative to the YAML file")
     model: str = "smollm2"
     params: dict[str, Any] = Field(default_factory=dict)
-    parser: str | dict[str, Any]
+    parser: str | dict[str, Any] | None = None
+    decision: Literal["text", "logprobs", "likelihood"] = "text"
+    choices: dict[str, str] = Field(default_factory=dict, description="logprobs: verdict -> scored text")
+    answer_prefix: str = Field("", description="logprobs: assistant text that precedes the choice")
     aspects: list[str] = Field(default_factory=list)
     principles: list[str] = Field(default_factory=list)
     system: str | None = None
     version: str = "1"
     description: str = ""
     scale: tuple[float, float] = (1, 10)
+
+    @model_validator(mode="after")
+    def _decision(self) -> JudgeSpec:
+        if self.decision == "text":
+            if self.parser is None:
+                raise ValueError("parser is required (or set decision: logprobs)")
+            if self.choices or self.answer_prefix:
+                raise ValueError("choices and answer_prefix need decision: logprobs")
+            return self
+        if self.kind != "preference":
+            raise ValueError(f"decision: {self.decision} supports kind preference only, not {self.kind}")
+        if self.parser not in (None, self.decision):
+            raise ValueError(f"a decision: {self.decision} judge has no text parser; remove parser")
+        if self.decision == "likelihood":
+            if self.choices:
+                raise ValueError("decision: likelihood scores the responses themselves; remove choices")
+            return self
+        self.choices = {str(k).strip().lower(): v for k, v in self.choices.items()}
+        if not {"a", "b"} <= set(self.choices) <= {"a", "b", "tie"}:
+            raise ValueError(f"choices must name a and b (and optionally tie), got {sorted(self.choices)}")
+        texts = list(self.choices.values())
+        if any(not isinstance(t, str) or not t for t in texts) or len(set(texts)) != len(texts):
+            raise ValueError(f"choices must be distinct non-empty strings, got {self.choices}")
+        return self
 
 
 @dataclass(frozen=True)
@@ -89,17 +127,21 @@ class JudgeConfig:
     @property
     def parser_name(self) -> str:
         p = self.spec.parser
+        if self.spec.decision != "text":
+            return self.spec.decision
         return p if isinstance(p, str) else p["name"]
 
     @property
     def parser_options(self) -> dict:
         p = self.spec.parser
-        return {} if isinstance(p, str) else {k: v for k, v in p.items() if k != "name"}
+        return {} if isinstance(p, str) or p is None else {k: v for k, v in p.items() if k != "name"}
 
     def variables(self) -> frozenset[str]:
         """What this judge provides to its template."""
         extra = {"aspect"} if self.spec.aspects else set()
         extra |= {"principle"} if self.spec.principles else set()
+        if self.spec.decision == "likelihood":  # the responses are scored, not shown
+            return frozenset({"instruction"}) | extra
         return KIND_VARIABLES[self.spec.kind] | extra
 
 
@@ -122,7 +164,8 @@ def load_judge_file(path: str | os.PathLike) -> JudgeConfig:
     data.setdefault("name", path.stem)
     spec = parse(JudgeSpec, data, where=str(path))
     from heedful.annotate.judges.parsers import get_parser
-    get_parser(spec.parser if isinstance(spec.parser, str) else str(spec.parser.get("name")))
+    if spec.decision == "text":
+        get_parser(spec.parser if isinstance(spec.parser, str) else str(spec.parser.get("name")))
     tpath = _find_template(path, spec.template)
     try:
         text = tpath.read_text(encoding="utf-8")

@@ -1,5 +1,9 @@
 """Running a judge: tasks → prompts → one batched `generate` per chunk → parsed verdicts → rows.
 
+Judges with `decision: logprobs` or `likelihood` score completions instead of
+generating text (heedful.annotate.judges.logprob); everything else here —
+tasks, swaps, consistency, rows — is shared.
+
 Position bias is handled here once, not inside each judge's template: a pair
 (a, b) is shown as (a, b) or (b, a) by a deterministic function of the seed
 and the pair's ids (`shown_order`), and the verdict is mapped back to the
@@ -104,7 +108,8 @@ class Judge:
         self.batch_size = max(1, batch_size)
         self.kind = config.spec.kind
         self.arity = 2 if self.kind == "preference" else 1
-        self.parse = get_parser(config.parser_name)
+        self.decision = config.spec.decision
+        self.parse = get_parser(config.parser_name) if self.decision == "text" else None
         self.parser_options = dict(config.parser_options)
         if config.parser_name == "score_1_10" and self.kind == "rating":
             self.parser_options.setdefault("low", config.spec.scale[0])
@@ -146,10 +151,13 @@ class Judge:
         return [{"aspect": a} for a in (spec.aspects or [None])]
 
     def _task(self, item: Item, order, seed: int, aspect=None, principle=None) -> Task:
-        key = {"annotator": self.source, "version": self.config.spec.version, "model": self.model.name,
+        spec = self.config.spec
+        key = {"annotator": self.source, "version": spec.version, "model": self.model.name,
                "template": self.config.template_hash, "targets": list(item.key), "aspect": aspect,
                "principle": principle, "order": list(order),
                "seed": seed if self.params.temperature > 0 else None}
+        if self.decision != "text":  # text judges keep their ids; a changed choice is a new task
+            key["decision"] = {"mode": self.decision, "prefix": spec.answer_prefix, "choices": spec.choices}
         return Task(id=f"f-{digest(key)}", item=item, order=tuple(order), seed=seed,
                     aspect=aspect, principle=principle)
 
@@ -171,15 +179,21 @@ class Judge:
     # --- running ------------------------------------------------------------------------
 
     def judge(self, tasks: Sequence[Task], progress=None) -> list[Verdict]:
-        """Verdicts in task order: `batch_size` prompts per `generate` call."""
+        """Verdicts in task order: `batch_size` prompts per `generate` (or `logprobs`) call."""
         out: list[Verdict] = []
         for i in range(0, len(tasks), self.batch_size):
             chunk = tasks[i:i + self.batch_size]
-            completions = self._generate([self.render(t) for t in chunk], chunk[0].seed)
-            out += [self._verdict(t, c) for t, c in zip(chunk, completions)]
+            out += self._judge_chunk(chunk)
             if progress:
                 progress(len(chunk))
         return out
+
+    def _judge_chunk(self, chunk: Sequence[Task]) -> list[Verdict]:
+        if self.decision != "text":
+            from heedful.annotate.judges.logprob import judge_chunk
+            return judge_chunk(self, chunk)
+        completions = self._generate([self.render(t) for t in chunk], chunk[0].seed)
+        return [self._verdict(t, c) for t, c in zip(chunk, completions)]
 
     def _generate(self, prompts: list[PromptLike], seed: int) -> list[Completion | Exception]:
         params = GenParams(**{**self.params.as_dict(), "stop": tuple(self.params.stop), "seed": seed})
