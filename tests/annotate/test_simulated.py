@@ -162,3 +162,9 @@ def test_noise_keeps_a_soft_label_consistent_with_the_choice():
     clean = MemberSpec(persona="c", base="pairwise")
     assert _noisy_preference({"choice": "a", "prob_b": 0.2}, clean, task, (1.0, 1.0, 1.0, 0.5))[0] == \
         {"choice": "a", "prob_b": 0.2}
+
+
+def test_local_pool_runs_on_a_judge_that_cannot_be_unparseable(tmp_path):
+    pool = resolver(tmp_path).pool("local")
+    assert {m.base for m in pool.spec.members} == {"pairwise-likelihood"}
+    assert [m.persona for m in pool.spec.members] == ["strict", "lenient", "length-biased", "noisy"]
