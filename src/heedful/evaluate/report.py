@@ -232,7 +232,10 @@ def gather(store, item_id: str, comparisons: list[dict] | None = None,
     passes = pass_rate_rows(store)
     train = [{"label": f"{r.name or r.kind} ({r.id})", "curve": r.metrics.get("loss_curve") or []}
              for r in lin["runs"] if r.kind == "train"]
-    am = agreement_matrix(store, kind="preference", min_items=5)
+    for kind in ("preference", "outcome", "binary", "rating"):  # the first kind two sources share
+        am = agreement_matrix(store, kind=kind, min_items=5)
+        if am["pairs"]:
+            break
     bias = bias_rows(store)
     fb = feedback_summary(store, lin["feedback_ids"])
     return {
@@ -242,7 +245,7 @@ def gather(store, item_id: str, comparisons: list[dict] | None = None,
         "passes": passes, "passes_png": bars_with_ci(passes, "verifier pass rate (95% Wilson CI)") if passes else None,
         "train": train, "train_png": curves(train),
         "agreement": [{"a": a, "b": b, **{k: _fmt(v) for k, v in r.items()}} for (a, b), r in am["pairs"].items()],
-        "agreement_png": heatmap(am["sources"], am["pairs"]),
+        "agreement_png": heatmap(am["sources"], am["pairs"]), "agreement_kind": am["kind"],
         "bias": [{k: _fmt(v) for k, v in r.items()} for r in bias],
         "bias_png": _bias_png(bias),
         "datasets": [{"id": d.id, "name": d.name, "rule": d.rule, "rows": d.n_rows} for d in lin["datasets"]],
