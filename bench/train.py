@@ -218,8 +218,25 @@ def report(args, info, rates, n_params, tokens_per_epoch, results) -> None:
     print(f"load average while measuring: {os.getloadavg()[0]:.1f} on {info['cores']} cores "
           "(figures from a shared machine are not comparable across runs; compare rows of one run)")
     if args.json:
-        args.json.write_text(json.dumps({"machine": info, "matmul_gflops": rates, "n_params": n_params,
+        args.json.write_text(json.dumps({"figures": protocol_figures(figures), "machine": info,
+                                         "matmul_gflops": rates, "n_params": n_params,
                                          "tokens_per_epoch": tokens_per_epoch, "results": figures}, indent=2))
+
+
+def protocol_figures(results: list[dict]) -> list[dict]:
+    """The run_all.py rows: each heedful contender against TRL's DPOTrainer from the same run."""
+    from _runner import figure
+    trl, out = results[0], []
+    for r in results[1:]:
+        ratio = r["pairs_per_s"] / trl["pairs_per_s"]
+        out.append(figure(f"DPO LoRA pairs/s, {r['contender']}", r["pairs_per_s"], "pairs/s",
+                          trl["contender"], trl["pairs_per_s"], goal="≥1.4× TRL over 3 epochs", met=ratio >= 1.4))
+        out.append(figure(f"DPO peak RSS, {r['contender']}", r["peak_rss_bytes"] / 2**20, "MiB", trl["contender"],
+                          trl["peak_rss_bytes"] / 2**20, better="lower", goal="≤ TRL's",
+                          met=r["peak_rss_bytes"] <= trl["peak_rss_bytes"]))
+        out.append(figure(f"DPO MFU, {r['contender']}", 100 * r["mfu_vs_model_shaped_matmul"], "%",
+                          goal="≥60% of the matmul rate", met=r["mfu_vs_model_shaped_matmul"] >= 0.6))
+    return out
 
 
 if __name__ == "__main__":
