@@ -11,6 +11,7 @@ everywhere else, so a number where text belongs is an error, not a guess.
 from __future__ import annotations
 
 import json
+from abc import ABC, abstractmethod
 import math
 from collections import Counter
 from collections.abc import Iterator
@@ -94,7 +95,7 @@ class Skipped(Counter):
     """Export: rows a format cannot represent, counted by reason."""
 
 
-class Format:
+class Format(ABC):
     """One converter: `detect` columns, `read` a row into records, `write` the store as rows."""
 
     name: ClassVar[str]
@@ -102,14 +103,17 @@ class Format:
     json_columns: ClassVar[frozenset[str]] = frozenset()
     filters: ClassVar[tuple[str, ...]] = ("kind", "model", "tag", "source_type", "source_name")
 
+    @abstractmethod
     def detect(self, columns: set[str], sample: list[dict]) -> bool:
-        raise NotImplementedError
+        """Whether a file with these columns (and first rows) is in this format."""
 
+    @abstractmethod
     def read(self, row: dict, ctx: Ctx) -> Records:
-        raise NotImplementedError
+        """One input row as records to store."""
 
+    @abstractmethod
     def write(self, store, flt: dict, skipped: Skipped) -> Iterator[dict]:
-        raise NotImplementedError
+        """The store's matching items as rows of this format."""
 
 
 FORMATS: dict[str, Format] = {}
