@@ -69,7 +69,10 @@ def site(sqlite_store):
 
 def _login(page, url, token):
     page.goto(url + "/login")
-    page.keyboard.type(token)  # the key field has autofocus
+    # The key field has autofocus, which Chromium applies at a rendering step after
+    # `load`: wait for it, or the first keystrokes can land before it (a flake in CI).
+    page.wait_for_function("document.activeElement && document.activeElement.id === 'key'")
+    page.keyboard.type(token)
     page.keyboard.press("Enter")
     page.wait_for_url(url + "/tasks")
 
