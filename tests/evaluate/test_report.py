@@ -77,3 +77,18 @@ def test_report_for_a_dataset_and_cli(tmp_path):
         main(["report", "no-such-id", "-o", str(tmp_path / "x.html"), "--db", url])
     assert e.value.code == 3 and not (tmp_path / "x.html").exists()
     store.close()
+
+
+def test_pass_rates_put_the_lineage_models_first(tmp_path):
+    from heedful.evaluate.report import pass_rate_rows
+    store = Store(f"sqlite:///{tmp_path / 'h.db'}")
+    pid = store.add_prompt("q")
+    for m in range(9):  # model m0 answers most, m8 least: m8 falls outside the top 8
+        for k in range(10 - m):
+            rid = store.add_response(pid, f"answer {m}.{k}", model=f"m{m}")
+            store.add_feedback("outcome", {"passed": k % 2 == 0}, rid, source="verifier:check")
+    top = [r["label"] for r in pass_rate_rows(store)]
+    assert top[0] == "m0 · check" and "m8 · check" not in top and len(top) == 8
+    mine = [r["label"] for r in pass_rate_rows(store, ["m8", "not-in-store"])]
+    assert mine[0] == "m8 · check" and len(mine) == 8 and "m7 · check" not in mine
+    store.close()

@@ -185,10 +185,13 @@ def examples(store, ids: list[str], k: int = 5, width: int = 300) -> list[dict]:
     return out
 
 
-def pass_rate_rows(store, limit: int = 8) -> list[dict]:
+def pass_rate_rows(store, models: list[str] = (), limit: int = 8) -> list[dict]:
+    """Pass rates per check of the lineage's models first, then the store's most answered ones."""
     from heedful.evaluate.verify import pass_rates
+    stored = list(store.stats()["responses_by_model"])
+    ordered = [m for m in models if m in stored] + [m for m in stored if m not in models]
     rows = []
-    for model in list(store.stats()["responses_by_model"])[:limit]:
+    for model in ordered[:limit]:
         pr = pass_rates(store, model=None if model == "None" else model)
         for check, est in pr.per_check.items():
             e = est.percent()
@@ -229,7 +232,7 @@ def gather(store, item_id: str, comparisons: list[dict] | None = None,
     from heedful.evaluate.agreement import agreement_matrix
     lin = lineage_of(store, item_id)
     comp = list(comparisons or []) + eval_rows(store, lin["models"])
-    passes = pass_rate_rows(store)
+    passes = pass_rate_rows(store, lin["models"])
     train = [{"label": f"{r.name or r.kind} ({r.id})", "curve": r.metrics.get("loss_curve") or []}
              for r in lin["runs"] if r.kind == "train"]
     for kind in ("preference", "outcome", "binary", "rating"):  # the first kind two sources share
