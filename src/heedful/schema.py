@@ -284,7 +284,16 @@ def canonical_json(obj: Any) -> str:
 
 def digest(obj: Any, n: int = 32) -> str:
     """A short stable hash of a JSON-able object (ids derived from content, payload checks)."""
-    return hashlib.sha256(canonical_json(obj).encode("utf-8", "surrogatepass")).hexdigest()[:n]
+    return digest_json(canonical_json(obj), n)
+
+
+def digest_json(text: str, n: int = 32) -> str:
+    """`digest` of the object whose canonical JSON is `text` (for callers that build it themselves)."""
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:n]
+
+
+json_string = json.encoder.encode_basestring
+"""A string as canonical JSON writes it (the C encoder above uses this same function)."""
 
 
 def utcnow() -> datetime:

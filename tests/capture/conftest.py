@@ -19,3 +19,12 @@ def cli(capsys):
         out, err = capsys.readouterr()
         return code, out, " ".join(err.split())
     return run
+
+
+@pytest.fixture(autouse=True, params=["in-process", "worker"])
+def convert_in(request, monkeypatch):
+    """Every import test runs twice: rows converted in this process, and in a forked worker
+    (which big files get; forced here for every file the worker takes)."""
+    from heedful.capture import importer
+    monkeypatch.setattr(importer, "WORKER", "never" if request.param == "in-process" else "always")
+    return request.param

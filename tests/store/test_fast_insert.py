@@ -68,3 +68,44 @@ def test_fast_path_raises_sqlalchemy_integrity_error(tmp_path):
         else:
             raise AssertionError("expected an IntegrityError")
     store.close()
+
+
+def test_row_payloads_hash_as_the_model_dump_did():
+    """prompt_row/response_row build the plain payloads without model_dump: same hashes."""
+    from heedful.schema import digest
+    texts = ["", "plain", "é \u2028 \"q\" \\ \ud800 \x00\x1f\n\t\x7f 🙂", '{"text":"x"}']
+    prompts = [Prompt(text=x) for x in texts]
+    prompts += [Prompt(messages=[{"role": "user", "content": "hi"}]), Prompt(text="x", meta={"k": (1, 2)})]
+    for p in prompts:
+        row = prompt_row(p, None)
+        payload = p.model_dump(mode="json", exclude={"id", "created_at", "tags"})
+        assert (row["content_hash"], row["payload_hash"], row["messages"]) == (
+            p.content_hash(), digest(payload), payload["messages"])
+    responses = [Response(prompt_id=f"p-{i}\u2028\"", text=x, model=m, model_revision=m, parent_id=m and f"r{i}\\")
+                 for i, x in enumerate(texts) for m in (None, x or "m")]
+    responses += [Response(prompt_id="p-1", text="t", params={"t": (0.7,)}),
+                  Response(prompt_id="p-1", text="t", meta={"a": 1})]
+    for r in responses:
+        payload = r.model_dump(mode="json", exclude={"id", "created_at"})
+        key = {k: payload[k] for k in ("prompt_id", "text", "model", "model_revision", "parent_id")}
+        row = response_row(r, None)
+        assert (row["payload_hash"], row["id"]) == (digest(payload), f"r-{digest(key, 24)}")
+
+
+def test_column_binding_remembers_only_what_is_the_same():
+    from heedful.store.writes import _bind_column, _bind_processor
+    proc = _bind_processor(t.feedback.c.value.type, sqlite.dialect())
+    values = [{"choice": "a"}, {"choice": "a"}, {"choice": "b"}, {1: "x"}, {True: "x"}, {"1": "x"},
+              {"a": 1}, {"a": True}, {"a": 1.0}, {}, {}, None, {"a": "x", "b": "y"}, {"a": ["x"]}]
+    assert _bind_column(proc, values) == [proc(v) for v in values]
+
+
+def test_source_and_provenance_dumps_match_model_dump():
+    from heedful.schema import Provenance, Source
+    from heedful.store.writes import _dumped
+    cases = [Source(type="human", name="a"), Source(type="ai", name="j", model="m"),
+             Source(type="user", name="a", extra={"x": 1}), Source(type="ai", name="j", template_hash=""),
+             Provenance(), Provenance(seed=0), Provenance(extra={"a": None}), Provenance(cost=0.0),
+             Provenance(raw_output=""), Provenance(missing_reason="x")]
+    for c in cases * 2:  # the second time from the caches
+        assert _dumped(c) == c.model_dump(mode="json", exclude_defaults=True)

@@ -1,30 +1,39 @@
 """Import a file into the store: detect its format, stream its rows, write them in ONE transaction.
 
 Rows are converted one by one (so a bad row is named by file and line) and
-written a chunk at a time inside a savepoint. If a chunk fails in the
+written a chunk at a time (in a savepoint where one is needed: `_undoable`). If a chunk fails in the
 database (an unknown response id, a span outside its text, a conflicting id),
 it is retried row by row to name the culprit; without `skip_invalid` the error
 ends the import and the outer transaction leaves nothing written. With it,
-bad rows are counted by reason and the rest goes in.
+bad rows are counted by reason and the rest goes in. A big text file is
+converted in a forked worker while this process writes (see below).
 """
 
 from __future__ import annotations
 
+import contextlib
+import multiprocessing
 import os
+import pickle
+import queue
 import re
-from collections.abc import Callable
+import sys
+import threading
+import traceback
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import sqlalchemy as sa
 
-from heedful.capture.files import CHUNK, open_rows
+from heedful.capture.files import CHUNK, Rows, open_rows
 from heedful.capture.formats import FORMATS, Ctx, Format, Records, get_format
 from heedful.capture.formats.base import parse_source
 from heedful.errors import HeedfulError, InvalidInput
 from heedful.store.batch import Batch
 from heedful.store.engine import bulk_cache
-from heedful.store.writes import paused_gc
+from heedful.store.writes import Prepared, paused_gc
 
 Progress = Callable[[int, int], None]  # (done, total) in bytes or rows
 
@@ -90,16 +99,14 @@ def import_file(store, path: str | os.PathLike, *, format: str | None = None, so
               source=parse_source(source) if source else None, tags=list(tags),
               stringly=rows.stringly, columnar=rows.columnar)
     report = ImportReport(str(rows.path), fmt.name, rows.kind)
-    with paused_gc(), store.batch() as b, bulk_cache(b.conn):
+    with paused_gc(), _records(rows, fmt, ctx, chunk) as records, store.batch() as b, bulk_cache(b.conn):
         pending: list[tuple[str, Records]] = []
-        for where, row in rows:
+        for where, rec in records:
             report.rows += 1
-            try:
-                if isinstance(row, HeedfulError):
-                    raise row
-                pending.append((where, fmt.read(row, ctx)))
-            except HeedfulError as e:
-                _fail(report, e, where, skip_invalid)
+            if isinstance(rec, HeedfulError):
+                _fail(report, rec, where, skip_invalid)
+                continue
+            pending.append((where, rec))
             if len(pending) >= chunk:
                 _write(b, pending, report, skip_invalid)
                 pending = []
@@ -109,6 +116,171 @@ def import_file(store, path: str | os.PathLike, *, format: str | None = None, so
         if progress:
             progress(rows.total, rows.total)
     return report
+
+
+def _converted(rows: Rows, fmt: Format, ctx: Ctx) -> Iterator[tuple[str, Records | HeedfulError]]:
+    """Each row as records, or as the error that stops it, in file order."""
+    for where, row in rows:
+        try:
+            if isinstance(row, HeedfulError):
+                raise row
+            yield where, fmt.read(row, ctx)
+        except HeedfulError as e:
+            yield where, e
+
+
+# --- converting in a second process -----------------------------------------------------------
+# Converting a row (parse, validate, hash: ~60% of an import's CPU) and writing it (SQLite) can run
+# side by side: a forked worker reads and converts the file while this process writes. Pickling the
+# pydantic objects would cost more than converting them again (measured), so records cross the
+# pipe as their rows plus the few fields `Batch` reads (`_pack`). Fork only: the child continues the
+# already opened `Rows` and never touches the database; line-based file types only (Arrow readers
+# start threads, which fork does not carry over safely).
+
+# "auto": when it pays (`_use_worker`); "always" or "never" for tests and comparisons.
+WORKER = os.environ.get("HEEDFUL_IMPORT_WORKER", "auto")
+WORKER_MIN_BYTES = 4 << 20  # below this a second process costs more than it saves
+_WORKER_TYPES = ("jsonl", "csv", "json")
+
+
+@contextmanager
+def _records(rows: Rows, fmt: Format, ctx: Ctx, chunk: int):
+    """`_converted`, from a worker process when that pays (big text file, 2+ cores, fork)."""
+    if not _use_worker(rows):
+        yield _converted(rows, fmt, ctx)
+        return
+    mp = multiprocessing.get_context("fork")
+    recv, send = mp.Pipe(duplex=False)
+    proc = mp.Process(target=_work, args=(send, rows, fmt, ctx, chunk), daemon=True)
+    sys.stdout.flush(), sys.stderr.flush()  # else the child flushes a copy of what is buffered
+    proc.start()
+    send.close()
+    inbox: queue.Queue = queue.Queue(maxsize=4)  # bounds memory: the worker is at most ~5 chunks ahead
+    pump = threading.Thread(target=_pump, args=(recv, inbox), daemon=True)
+    pump.start()
+    try:
+        yield _received(inbox, rows)
+    finally:
+        if proc.is_alive():
+            proc.terminate()
+        proc.join()
+        while pump.is_alive():  # it ends at the pipe's EOF, once it is not blocked on a full inbox
+            with contextlib.suppress(queue.Empty):
+                inbox.get_nowait()
+            pump.join(0.01)
+        recv.close()
+
+
+def _pump(recv, inbox: queue.Queue) -> None:
+    """Move the worker's messages into `inbox` as they arrive.
+
+    A thread, so the worker never waits for this process to be scheduled to drain the pipe
+    (64 KiB) again and again per message: on a busy machine that lockstep cost more than the
+    worker saved (measured). Reading the pipe releases the GIL."""
+    try:
+        while True:
+            inbox.put(recv.recv_bytes())
+    except (EOFError, OSError):
+        inbox.put(b"")
+
+
+def _use_worker(rows: Rows) -> bool:
+    """A line-based file, fork, and (auto) a big file with a core to spare.
+
+    A core to spare: the worker's pickling adds ~20% CPU, so on a machine whose cores are
+    all busy (1-minute load average) it made imports slower, not faster (measured)."""
+    if WORKER == "never" or rows.kind not in _WORKER_TYPES or not sys.platform.startswith("linux"):
+        return False  # fork is the start method that can hand over the open file; Linux's is safe
+    if WORKER == "always":
+        return True
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return rows.total >= WORKER_MIN_BYTES and os.getloadavg()[0] <= cores - 0.5
+
+
+def _work(send, rows: Rows, fmt: Format, ctx: Ctx, chunk: int) -> None:
+    """The worker: converted rows, `chunk` at a time, then None; an unexpected error is sent as such."""
+    try:
+        out: list = []
+        for where, rec in _converted(rows, fmt, ctx):
+            out.append((where, _Raised.of(rec) if isinstance(rec, HeedfulError) else _pack(rec)))
+            if len(out) >= chunk:
+                send.send_bytes(pickle.dumps((rows.done, out), pickle.HIGHEST_PROTOCOL))
+                out = []
+        send.send_bytes(pickle.dumps((rows.done, out), pickle.HIGHEST_PROTOCOL))
+        send.send_bytes(pickle.dumps(None))
+    except BaseException as e:  # noqa: BLE001 - handed to the parent, which raises it
+        send.send_bytes(pickle.dumps(_Raised.of(e)))
+
+
+@dataclass
+class _Raised:
+    """An exception by class, args and attributes (some errors' __init__ cannot be called with
+    args); one heedful did not raise on purpose keeps the worker's traceback as a note."""
+
+    cls: type
+    args: tuple
+    attrs: dict
+    trace: str | None = None
+
+    @classmethod
+    def of(cls, e: BaseException) -> _Raised:
+        trace = None if isinstance(e, HeedfulError) else "".join(traceback.format_exception(e))
+        return cls(type(e), e.args, getattr(e, "__dict__", {}), trace)
+
+    def rebuild(self) -> BaseException:
+        e = self.cls.__new__(self.cls, *self.args)
+        e.args = self.args
+        e.__dict__.update(self.attrs)
+        if self.trace and hasattr(e, "add_note"):  # Python 3.11+
+            e.add_note(f"raised in the import worker:\n{self.trace}")
+        return e
+
+
+def _received(inbox: queue.Queue, rows: Rows) -> Iterator[tuple[str, Records | HeedfulError]]:
+    while True:
+        raw = inbox.get()
+        if not raw:
+            raise HeedfulError("the import worker ended without finishing the file")
+        msg = pickle.loads(raw)
+        if msg is None:
+            return
+        if isinstance(msg, _Raised):
+            raise msg.rebuild()
+        rows.done, out = msg  # how far the worker has read, for progress
+        for where, rec in out:
+            yield where, rec.rebuild() if isinstance(rec, _Raised) else _unpack(rec)
+
+
+def _pack(rec: Records) -> tuple:
+    """Records as rows plus what `Batch` reads besides them; corrections and spans (their value
+    is read) and anything not prepared travel whole."""
+    return ([(x.row, x.item.tags) if type(x) is Prepared else x for x in rec.prompts],
+            [x.row if type(x) is Prepared else x for x in rec.responses],
+            [(x.row, x.item.kind, x.item.response_ids) if type(x) is Prepared and x.item.kind not in _WHOLE else x
+             for x in rec.feedback])
+
+
+_WHOLE = ("correction", "span")
+
+
+def _unpack(packed: tuple) -> Records:
+    prompts, responses, feedback = packed
+    return Records([Prepared(_Item(x[0]["created_at"], tags=x[1]), x[0]) if type(x) is tuple else x
+                    for x in prompts],
+                   [Prepared(_Item(x["created_at"]), x) if type(x) is dict else x for x in responses],
+                   [Prepared(_Item(x[0]["created_at"], kind=x[1], response_ids=x[2]), x[0])
+                    if type(x) is tuple else x for x in feedback])
+
+
+class _Item:
+    """What `Batch` reads from a prepared noun besides its row. `value` is read only for
+    corrections and spans, which never travel as this (see `_pack`)."""
+
+    __slots__ = ("created_at", "tags", "kind", "response_ids", "value")
+
+    def __init__(self, created_at, tags=(), kind=None, response_ids=()):
+        self.created_at, self.tags, self.kind, self.response_ids = created_at, tags, kind, response_ids
+        self.value = None
 
 
 def _fail(report: ImportReport, e: HeedfulError, where: str, skip_invalid: bool) -> None:
@@ -128,7 +300,7 @@ def _write(b: Batch, pending: list[tuple[str, Records]], report: ImportReport, s
     if not pending:
         return
     try:
-        with b.conn.begin_nested():
+        with _undoable(b.conn, skip_invalid):
             new = _add(b, [r for _, r in pending])
         _count(report, new, len(pending))
         return
@@ -143,6 +315,18 @@ def _write(b: Batch, pending: list[tuple[str, Records]], report: ImportReport, s
             _fail(report, InvalidInput(f"the database refused the row: {e.orig}"), where, skip_invalid)
         except HeedfulError as e:
             _fail(report, e, where, skip_invalid)
+
+
+def _undoable(conn, skip_invalid: bool):
+    """A savepoint around a chunk, so that a failed chunk leaves nothing behind.
+
+    Not needed on SQLite without skip_invalid: a failed statement there leaves the transaction
+    open, the rows then retried one by one are idempotent, and the bad row ends the import,
+    rolling everything back. Skipping it saves SQLite journaling every page a chunk changes
+    (measured: ~10% of the insert CPU). PostgreSQL aborts the transaction on an error: savepoint."""
+    if skip_invalid or conn.dialect.name != "sqlite":
+        return conn.begin_nested()
+    return contextlib.nullcontext()
 
 
 def _count(report: ImportReport, new: dict, n: int) -> None:

@@ -37,7 +37,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
 from heedful.errors import Conflict, InvalidInput, NotFound
-from heedful.schema import Feedback, Prompt, Response, digest
+from heedful.schema import Feedback, Prompt, Provenance, Response, Source, digest, digest_json, json_string
 from heedful.store import badvalues
 from heedful.store import tables as t
 
@@ -56,24 +56,47 @@ class Prepared:
 
 
 def prompt_row(p: Prompt, now: datetime | None) -> dict:
-    h = p.content_hash()
-    payload = p.model_dump(mode="json", exclude={"id", "created_at", "tags"})
+    if p.messages is None and not p.meta:  # the usual prompt: both JSON texts around one encoding of it
+        text, messages = json_string(p.text), None
+        h = digest_json(f'{{"content":{text}}}')
+        payload_hash = digest_json(f'{{"messages":null,"meta":{{}},"text":{text}}}')
+    else:
+        payload = p.model_dump(mode="json", exclude={"id", "created_at", "tags"})
+        h, payload_hash, messages = p.content_hash(), digest(payload), payload["messages"]
     return {
-        "id": p.id or f"p-{h[:24]}", "content_hash": h, "text": p.text,
-        "messages": payload["messages"], "meta": p.meta,
-        "payload_hash": digest(payload), "created_at": p.created_at or now,
+        "id": p.id or f"p-{h[:24]}", "content_hash": h, "text": p.text, "messages": messages, "meta": p.meta,
+        "payload_hash": payload_hash, "created_at": p.created_at or now,
     }
 
 
 def response_row(r: Response, now: datetime | None) -> dict:
-    payload = r.model_dump(mode="json", exclude={"id", "created_at"})
-    key = {k: payload[k] for k in ("prompt_id", "text", "model", "model_revision", "parent_id")}
+    key_hash, payload_hash = _response_hashes(r)
     return {
-        "id": r.id or f"r-{digest(key, 24)}", "prompt_id": r.prompt_id, "text": r.text,
+        "id": r.id or f"r-{key_hash}", "prompt_id": r.prompt_id, "text": r.text,
         "model": r.model, "model_revision": r.model_revision, "params": r.params,
-        "parent_id": r.parent_id, "meta": r.meta, "payload_hash": digest(payload),
+        "parent_id": r.parent_id, "meta": r.meta, "payload_hash": payload_hash,
         "created_at": r.created_at or now,
     }
+
+
+def _response_hashes(r: Response) -> tuple[str, str]:
+    """The digests of the response's identity (24 chars) and of its payload.
+
+    Without params and meta (the usual response) both canonical JSON texts are built here
+    around one encoding of the text, as `digest` would write them (keys in sorted order;
+    tests/store/test_fast_insert.py holds the two equal)."""
+    if r.params or r.meta:
+        payload = r.model_dump(mode="json", exclude={"id", "created_at"})
+        key = {k: payload[k] for k in ("prompt_id", "text", "model", "model_revision", "parent_id")}
+        return digest(key, 24), digest(payload)
+    head = f'"model":{_json_or_null(r.model)},"model_revision":{_json_or_null(r.model_revision)},'
+    tail = (f'"parent_id":{_json_or_null(r.parent_id)},"prompt_id":{json_string(r.prompt_id)},'
+            f'"text":{json_string(r.text)}}}')
+    return digest_json("{" + head + tail, 24), digest_json('{"meta":{},' + head + '"params":{},' + tail)
+
+
+def _json_or_null(s: str | None) -> str:
+    return "null" if s is None else json_string(s)
 
 
 def feedback_row(f: Feedback, prompt_id: str | None, now: datetime | None) -> dict:
@@ -90,14 +113,28 @@ def feedback_row(f: Feedback, prompt_id: str | None, now: datetime | None) -> di
 
 
 _DUMPED: dict[int, tuple[Any, dict]] = {}
+_BARE_SOURCES: dict[tuple[str, str], dict] = {}
+_EMPTY_DUMP: dict = {}
 
 
 def _dumped(model) -> dict:
     """A source's or provenance's stored dict; an import shares one Source object across
-    rows, so its dump is remembered by identity (a few entries; the dicts are never mutated)."""
+    rows, so its dump is remembered by identity (a few entries; the dicts are never mutated).
+    The usual ones (a bare Source, an empty Provenance) are written out without model_dump."""
     hit = _DUMPED.get(id(model))
     if hit is not None and hit[0] is model:
         return hit[1]
+    t = type(model)
+    if t is Source and model.model is model.version is model.template_hash is None and not model.extra:
+        dump = _BARE_SOURCES.get((model.type, model.name))
+        if dump is None:  # one dict per source: rows that share it are serialised once
+            if len(_BARE_SOURCES) >= 256:
+                _BARE_SOURCES.clear()
+            dump = _BARE_SOURCES[(model.type, model.name)] = {"type": model.type, "name": model.name}
+        return dump
+    if t is Provenance and (model.raw_output is model.seed is model.cost is model.latency_ms
+                            is model.missing_reason is None) and not model.extra:
+        return _EMPTY_DUMP
     dump = model.model_dump(mode="json", exclude_defaults=True)
     if len(_DUMPED) >= 8:
         _DUMPED.clear()
@@ -210,14 +247,18 @@ _EMPTY = object()
 
 
 def _bind_column(proc: Callable, values: list) -> list:
-    """Convert one column; rows of a call share `now`, empty dicts and often one source dict,
-    so each of those is converted once."""
+    """Convert one column; rows of a call share `now`, empty dicts, often one source dict and
+    few distinct small values ({"choice": "a"}), so each of those is converted once."""
     memo: dict = {}
     out = []
     for v in values:
         t = type(v)
         if t is dict or t is datetime:
             key = v if t is datetime else (id(v) if v else _EMPTY)  # `values` keeps every v alive
+            if t is dict and len(v) == 1:
+                (k, x), = v.items()
+                if type(k) is str and type(x) is str:  # a str equals only a str: the key names the dict
+                    key = (k, x)
             if key not in memo:
                 memo[key] = proc(v)
             out.append(memo[key])
@@ -231,8 +272,16 @@ def _sqlite_plan(dialect, table: sa.Table, keys: tuple[str, ...]):
     """The INSERT SQLAlchemy would emit for these columns, and each column's bind processor."""
     compiled = sqlite.insert(table).on_conflict_do_nothing().compile(dialect=dialect, column_keys=list(keys))
     order = tuple(compiled.positiontup)
-    procs = [(i, table.c[k].type.dialect_impl(dialect).bind_processor(dialect)) for i, k in enumerate(order)]
+    procs = [(i, _bind_processor(table.c[k].type, dialect)) for i, k in enumerate(order)]
     return str(compiled), order, [(i, p) for i, p in procs if p is not None]
+
+
+def _bind_processor(type_: sa.types.TypeEngine, dialect):
+    """The column's bind processor; SafeText and SafeJSON change nothing on SQLite, so their
+    wrapper (a Python call per value) is skipped and the wrapped type's processor used."""
+    if dialect.name == "sqlite" and isinstance(type_, (t.SafeText, t.SafeJSON)):
+        return type_.load_dialect_impl(dialect).bind_processor(dialect)
+    return type_.dialect_impl(dialect).bind_processor(dialect)
 
 
 def hashes(conn: Connection, table: sa.Table, ids: Sequence[str]) -> dict[str, str]:
