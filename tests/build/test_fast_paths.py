@@ -146,3 +146,97 @@ def test_unweighted_majority_equals_weighted_with_unit_weights():
         assert cf == cs and list(fast) == list(slow)
         assert [(repr(d.label), repr(d.value), repr(d.agreement), d.fids, repr(d.margin)) for d in fast.values()] == \
             [(repr(d.label), repr(d.value), repr(d.agreement), d.fids, repr(d.margin)) for d in slow.values()]
+
+
+def test_pair_pages_and_texts_equal_the_general_reads(db_url):
+    from heedful.store import Store
+
+    with Store(db_url) as store:
+        store.write(prompts=[{"id": "p1", "text": "hi"}],
+                    responses=[{"id": f"r{i}", "prompt_id": "p1", "text": f"{i} {WEIRD}"} for i in range(4)],
+                    feedback=[{"id": f"f{i}", "kind": "preference",
+                               "response_ids": [f"r{i % 4}", f"r{(i * 3 + 1) % 4}"],
+                               "value": {"choice": "ab"[i % 2], **({"strength": i} if i % 3 else {})},
+                               "source": {"type": "human", "name": "h"}} for i in range(11)]
+                    + [{"id": "b1", "kind": "binary", "response_ids": ["r1"], "value": {"label": True},
+                        "source": {"type": "human", "name": "h"}}])
+        general = [(r.id, r.prompt_id, r.value, *r.targets)
+                   for r in load.feedback_rows(store, ["preference"], Filter())]
+        pages = list(load.pair_pages(store, ["preference"], Filter(), page=4))
+        assert [len(p) for p in pages] == [4, 4, 3] and [r for p in pages for r in p] == general
+        assert list(load.pair_pages(store, ["preference"], Filter(source_name="nobody"))) == []
+        ids = ["r3", "r0", "r3", "r2"]
+        assert load.texts(store, ids) == {k: v.text for k, v in load.responses(store, ids).items()}
+
+
+def test_flat_preference_majority_equals_the_general_aggregation(sqlite_store):
+    """`preference_decisions`' unweighted-majority path (flat votes, `majority_flat`) decides every pair
+    exactly as `aggregate` over `Vote`s does: flips, ties, draws, repeats, strengths, soft labels."""
+    import random
+
+    from heedful.build.core import BuildConfig, Context
+    from heedful.build.rules.common import decide_pair, preference_decisions, preference_votes
+
+    rng = random.Random(5)
+    rids = [f"r{i}" for i in range(40)]
+    sqlite_store.write(prompts=[{"id": "p1", "text": "q"}, {"id": "p2", "text": "q2"}],
+                       responses=[{"id": r, "prompt_id": "p1" if i < 20 else "p2", "text": r}
+                                  for i, r in enumerate(rids)])
+    votes = []  # 1 to 4 votes on each of 150 pairs, shown in either order
+    for j in range(150):
+        group = rids[:20] if j % 2 else rids[20:]
+        pair = rng.sample(group, 2)
+        votes += [pair[::rng.choice([1, -1])] for _ in range(1 + j % 4)]
+    rng.shuffle(votes)
+    fb = []
+    for i, (a, b) in enumerate(votes):
+        value = {"choice": rng.choice(["a", "b", "b", "tie"])}
+        if rng.random() < 0.4:
+            value["strength"] = rng.choice([1, 2.5, 0.25])
+        if rng.random() < 0.2:
+            value["prob_b"] = rng.random()
+        fb.append({"id": f"f{i}", "kind": "preference", "response_ids": [a, b], "value": value,
+                   "source": {"type": "human", "name": f"h{i % 3}"}})
+    sqlite_store.write(feedback=fb)
+    for on_tie in ("drop", "random"):
+        cfg = BuildConfig(on_tie=on_tie, seed=2)
+        fast, slow = (Context(sqlite_store, Filter(), cfg, ["preference"]) for _ in range(2))
+        got = preference_decisions(fast)
+        want = slow.decide(preference_votes(slow), decide=decide_pair)
+        assert list(got) == list(want) and fast.counts == slow.counts and fast.rows_in == slow.rows_in == len(fb)
+        assert [repr((d.label, d.value, d.agreement, d.fids, d.margin)) for d in got.values()] == \
+            [repr((d.label, d.value, d.agreement, d.fids, d.margin)) for d in want.values()]
+        assert (slow.counts["conflict"] > 0) == (on_tie == "drop") and any(len(d.fids) > 2 for d in got.values())
+
+
+def test_lineage_file_escapes_like_json_dumps(tmp_path):
+    ex = [Example("p1", ("f\u00e9\x00\"\\", "g\u2028"), chosen="c", rejected="r"),
+          Example("p1", (), chosen="c", rejected="r")]
+    output.write_lineage(tmp_path / "l.jsonl", {"train": ex})
+    assert (tmp_path / "l.jsonl").read_text(encoding="utf-8").splitlines() == [
+        json.dumps({"split": "train", "row": i, "feedback_ids": list(e.fids)}) for i, e in enumerate(ex)]
+
+
+@pytest.mark.parametrize("chat_at", [None, 0, 250])
+def test_save_with_prompts_fetched_by_chunk(tmp_path, monkeypatch, chat_at):
+    """Prompts fetched a chunk at a time give the same folder as a dict of them, also when a chat
+    prompt turns up only in a later chunk (the split is then written again as conversational)."""
+    monkeypatch.setattr(output, "STRING_CHUNK", 100)
+    ex = examples(300)
+    if chat_at is not None:
+        ex[chat_at].prompt_id = "p2"
+    asked = []
+
+    def fetch(ids):
+        asked.append(len(ids))
+        return {i: PROMPTS[i] for i in ids}
+
+    output.save({"train": ex, "test": examples(3)}, "preference", fetch, tmp_path / "lazy")
+    output.save({"train": ex, "test": examples(3)}, "preference", PROMPTS, tmp_path / "dict")
+    for name in ("train/data-00000-of-00001.arrow", "test/data-00000-of-00001.arrow"):
+        lazy, ref = arrow(tmp_path / "lazy" / name), arrow(tmp_path / "dict" / name)
+        assert lazy.schema.equals(ref.schema, check_metadata=True) and lazy.equals(ref)
+    assert (tmp_path / "lazy" / "lineage.jsonl").read_text() == (tmp_path / "dict" / "lineage.jsonl").read_text()
+    assert isinstance(lazy.column("prompt")[0].as_py(), list) == (chat_at is not None)
+    assert max(asked) <= 2 and len(asked) == {None: 4, 0: 5, 250: 7}[chat_at]
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temporary folder left

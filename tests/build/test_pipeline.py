@@ -99,7 +99,28 @@ def test_bad_input_says_what_and_writes_nothing(store, tmp_path, capsys):
     (tmp_path / "full" / "keep.txt").write_text("mine")
     code, _, err = cli(capsys, "build", "sft", "-o", str(tmp_path / "full"), "--db", store.url)
     assert code == InvalidInput.exit_code and "not empty" in err
-    assert [p.name for p in (tmp_path / "full").iterdir()] == ["keep.txt"]
+    assert [p.name for p in (tmp_path / "full").iterdir()] == ["keep.txt"] and store.stats()["datasets"] == 0
+
+
+def test_failed_registration_leaves_no_folder_and_no_dataset(store, tmp_path, monkeypatch):
+    """The lineage is inserted while the folder is written; if it fails, both are undone."""
+    from heedful.store import lineage
+
+    populate(store, FEEDBACK)
+    real = lineage.add_dataset
+
+    def fails(*args, **kw):
+        real(*args, **kw)  # inserted, then refused: the transaction must not commit
+        raise RuntimeError("registration failed")
+
+    monkeypatch.setattr(lineage, "add_dataset", fails)
+    out = tmp_path / "out"
+    with pytest.raises(RuntimeError, match="registration failed"):
+        build(store, "preference_pairs", out / "ds")
+    assert not list(out.iterdir()) and store.stats()["datasets"] == 0  # no folder, no temporary folder
+    monkeypatch.setattr(lineage, "add_dataset", real)
+    res = build(store, "preference_pairs", out / "ds")
+    assert store.dataset_feedback_ids(res.dataset_id) == ["f1", "f2", "f3", "f4"]
 
 
 def test_filters_by_model_and_tag(store, tmp_path):

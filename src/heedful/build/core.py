@@ -118,6 +118,19 @@ class Context:
             self.rows_in += 1
             yield row
 
+    def pair_pages(self, *kinds: str) -> Iterator[list[tuple[str, str, object, str, str]]]:
+        """Pages of (id, prompt_id, value, target, target): two-target feedback of these kinds
+        (see `feedback`, and `load.pair_pages`)."""
+        wanted = [k for k in kinds if k in self.kinds]
+        if not wanted:
+            return
+        for rows in load.pair_pages(self.store, wanted, self.filter):
+            self.rows_in += len(rows)
+            yield rows
+
+    def texts(self, ids: Iterable[str]) -> dict[str, str]:
+        return load.texts(self.store, ids)
+
     def responses(self, ids: Iterable[str]) -> dict[str, load.Resp]:
         return load.responses(self.store, ids)
 

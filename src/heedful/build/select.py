@@ -151,6 +151,8 @@ def diverse(examples: list[Example], prompts: dict, n: int, seed: int, counts: C
 def split_by_prompt(examples: list[Example], fraction: float, seed: int) -> tuple[list[Example], list[Example]]:
     """Hold out a seeded random `fraction` of prompts (at least one when there are two or more);
     every example of a prompt goes to the same side."""
+    if fraction <= 0:  # nothing held out (what the general path gives, without sorting every prompt id)
+        return list(examples), []
     pids = sorted({e.prompt_id for e in examples})
     random.Random(seed).shuffle(pids)
     k = min(len(pids) - 1, max(1, round(fraction * len(pids)))) if len(pids) > 1 and fraction > 0 else 0

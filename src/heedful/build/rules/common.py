@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from heedful.build.aggregate import Decision, Vote
+from heedful.build.aggregate import Decision, Vote, majority_flat
 from heedful.build.core import Context, Example
 from heedful.errors import InvalidInput
 
@@ -40,6 +40,34 @@ def preference_votes(ctx: Context) -> list[Vote]:
     return votes
 
 
+def preference_decisions(ctx: Context) -> dict[tuple, Decision]:
+    """`ctx.decide(preference_votes(ctx), decide=decide_pair)`; for an unweighted majority (the
+    default) the votes are read as plain tuples and kept flat per pair (`majority_flat`), with
+    the same decisions: no `Vote` per row, no source read."""
+    cfg = ctx.config
+    if cfg.weighted or cfg.aggregate != "majority":
+        return ctx.decide(preference_votes(ctx), decide=decide_pair)
+    items: dict[tuple, list] = {}
+    get = items.get
+    for rows in ctx.pair_pages("preference"):
+        for fid, pid, v, a, b in rows:
+            label, p, s = v["choice"], v.get("prob_b"), v.get("strength")
+            value = _PROB[label] if p is None else p
+            key = (pid, a, b) if a < b else (pid, b, a)
+            if a > b:
+                label, value = _FLIP[label], 1.0 - value
+            acc = get(key)
+            if acc is None:
+                items[key] = [label, value, fid, s]
+            else:
+                acc += (label, value, fid, s)
+    counts: dict = {}
+    out = majority_flat(items, cfg.on_tie, cfg.seed, counts)
+    for k, n in counts.items():
+        ctx.drop(k, n)
+    return out
+
+
 def pair_examples(ctx: Context, decisions: dict[tuple, Decision]) -> list[Example]:
     """Decided pairs → preference examples; ties are dropped and counted."""
     picked = []
@@ -49,8 +77,8 @@ def pair_examples(ctx: Context, decisions: dict[tuple, Decision]) -> list[Exampl
             continue
         chosen, rejected = (x, y) if d.label == "a" else (y, x)
         picked.append((pid, chosen, rejected, d))
-    texts = ctx.responses({r for p in picked for r in p[1:3]})
-    return [Example(pid, d.fids, chosen=texts[c].text, rejected=texts[r].text,
+    texts = ctx.texts(r for p in picked for r in p[1:3])
+    return [Example(pid, d.fids, chosen=texts[c], rejected=texts[r],
                     agreement=d.agreement, margin=d.margin) for pid, c, r, d in picked]
 
 

@@ -8,7 +8,7 @@ from collections import defaultdict
 from heedful.build import load
 from heedful.build.core import Context, Example, rule
 from heedful.build.rules.common import (
-    bool_vote, decide_pair, label_decisions, pair_examples, preference_votes,
+    bool_vote, label_decisions, pair_examples, preference_decisions,
 )
 
 SFT = "SFTTrainer (prompt-completion)"
@@ -32,7 +32,7 @@ def hindsight(ctx: Context) -> list[Example]:
     good, bad = cfg.good_phrase, cfg.bad_phrase
     out = []
     if "preference" in ctx.kinds:
-        for ex in pair_examples(ctx, ctx.decide(preference_votes(ctx), decide=decide_pair)):
+        for ex in pair_examples(ctx, preference_decisions(ctx)):
             halves = [f"{good} {ex.chosen}", f"{bad} {ex.rejected}"]
             if rng.random() < 0.5:
                 halves.reverse()

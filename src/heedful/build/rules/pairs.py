@@ -7,7 +7,7 @@ from collections import defaultdict
 from heedful.build.core import Context, Example, rule
 from heedful.build.rules.common import (
     bool_vote, decide_pair, label_decisions, ordered_pairs, outcome_passed, pair_examples,
-    pair_vote, preference_votes, rating_scores,
+    pair_vote, preference_decisions, rating_scores,
 )
 
 PAIR_TRAINER = "DPOTrainer, RewardTrainer (preference)"
@@ -24,7 +24,7 @@ def preference_pairs(ctx: Context) -> list[Example]:
     log-strength gap).
     """
     # no local name for the votes: they are freed before the texts are fetched (peak memory)
-    return pair_examples(ctx, ctx.decide(preference_votes(ctx), decide=decide_pair))
+    return pair_examples(ctx, preference_decisions(ctx))
 
 
 @rule("ranking_pairs", kinds=["ranking"], format="preference", trainer=PAIR_TRAINER)
