@@ -5,9 +5,13 @@
     .venv/bin/python bench/judge.py --skip-text          # only the log-probability judge
 
 The peer is how AlpacaEval calls a judge: one model call per pair, each
-waiting for the previous. The contender is the same `Judge` (same template,
-model, position swaps) sending `--batch-size` pairs per model call to the
-embedded SmolLM2. Three bundled judges are measured:
+waiting for the previous, each an independent request: the model runs with
+`share_prefix=False`, so every sequence of the call is computed whole and
+nothing is reused between or within calls. The contender is the same `Judge`
+(same template, model, position swaps) sending `--batch-size` pairs per model
+call to the embedded SmolLM2, whose backend computes what the call's
+sequences share once (the template's prefix, each pair's prompt for all its
+verdict choices: decode.score_shared). Three bundled judges are measured:
 
   pairwise-logprob   no text: one `logprobs` call scores the verdict choices ("a", "b")
                      of every pair in the chunk (per-item: one call with one pair's choices)
@@ -17,7 +21,11 @@ embedded SmolLM2. Three bundled judges are measured:
 Verdicts must match between the per-item and the batched run: the same
 choice for every pair (the script fails otherwise); for the logprob judge
 the largest |Δ prob_b| is printed (batch padding changes float rounding).
-A third row re-runs the batched logprob judge through the persistent
+For the two log-probability judges a stricter peer is timed too: the
+per-item loop with sharing on inside each call, so a pair's prompt is
+computed once for all its choices (what one API request reading the
+verdict's top log-probs costs); its ratio is printed in the figure's note.
+A further row re-runs the batched logprob judge through the persistent
 completion cache (`CachedModel`), the cost of a repeated run. The pairs are
 obvious (one correct, one wrong answer; the correct one is always the
 canonical "a"), so the share of verdicts that pick it is printed as a
@@ -93,22 +101,37 @@ def compare(name: str, model, tasks, batch_size: int, rows: list, figs: list) ->
     per_item = Resolver(models={"smollm2": model}, batch_size=1).judge(name)
     batched = Resolver(models={"smollm2": model}, batch_size=batch_size).judge(name)
     batched.judge(tasks[:2])  # warm-up (first-call allocations), not timed
-    peer, t_peer = timed_judge(per_item, tasks)
+    model.share_prefix = False  # the peer: independent requests, every sequence computed whole
+    try:
+        peer, t_peer = timed_judge(per_item, tasks)
+    finally:
+        model.share_prefix = True
     cpu_peer = timed_judge.cpu
     print(f"  {name}, per-item loop: {len(tasks)} pairs in {t_peer:.1f} s ({cpu_peer:.1f} CPU-s)", flush=True)
     ours, t_ours = timed_judge(batched, tasks)
     cpu_ours = timed_judge.cpu
     print(f"  {name}, batched ({batch_size}): {len(tasks)} pairs in {t_ours:.1f} s ({cpu_ours:.1f} CPU-s)", flush=True)
     differ = [i for i, (x, y) in enumerate(zip(peer, ours)) if _choice(x) != _choice(y)]
+    strict = None
+    if batched.decision != "text":  # a stricter peer: one call per pair, its prompt computed once in it
+        one_pass, strict = timed_judge(per_item, tasks)
+        print(f"  {name}, per-item loop, prompt once per call: {len(tasks)} pairs in {strict:.1f} s", flush=True)
+        differ += [i for i, (x, y) in enumerate(zip(one_pass, ours)) if _choice(x) != _choice(y)]
     if batched.decision == "text":
         differ += [i for i, (x, y) in enumerate(zip(peer, ours)) if (x.value, x.raw) != (y.value, y.raw)]
     n, ratio = len(tasks), t_peer / t_ours
     rows += [(f"{name}: per-item loop (peer)", n, f"{t_peer:.1f}", f"{n / t_peer:.2f}", "1.00×"),
              (f"{name}: batched, {batch_size} per call", n, f"{t_ours:.1f}", f"{n / t_ours:.2f}", f"{ratio:.2f}×")]
+    if strict:
+        rows.append((f"{name}: per-item, prompt once per call", n, f"{strict:.1f}", f"{n / strict:.2f}",
+                     f"{t_peer / strict:.2f}×"))
     note = (f"{n} pairs, batch {batch_size}; CPU-s per-item {cpu_peer:.1f} vs batched {cpu_ours:.1f} "
             f"({cpu_peer / max(cpu_ours, 1e-9):.2f}×); verdicts {summary(ours)} (a = the correct answer)")
     if batched.decision != "text":
         note += f"; max |Δprob_b| vs per-item {_max_dprob(peer, ours):.1e}"
+    if strict:
+        note += (f"; batched vs a per-item loop that computes each pair's prompt once "
+                 f"(one pass per pair): {strict / t_ours:.2f}×")
     same = not differ
     note += f"; identical choices {n - len(set(differ))}/{n}"
     figs.append(figure(f"judge {name}, batched", n / t_ours, "pairs/s", f"{name}, per-item loop (AlpacaEval way)",

@@ -130,8 +130,17 @@ def test_folder_revision_changes_with_weights(tiny_model_dir, tmp_path):
 
 
 def test_shared_prefix_prefilled_once_gives_same_outputs(tiny, monkeypatch):
-    """Prompts from one template: the common prefix is computed once, outputs are unchanged."""
+    """Prompts from one template: the common prefix is computed once, outputs are unchanged.
+
+    Sampled in float64: in float32 a sample drawn within ~1e-7 of a token's
+    CDF boundary may tip either way when the prefix is computed in another
+    shape (seen once here, 8 tokens in); float64 keeps the test about the logic.
+    """
+    import copy
+
     from heedful.models import decode
+    from heedful.models.hf import HFModel
+    wide = HFModel(copy.deepcopy(tiny.model).double(), tiny.tokenizer, name="tiny64", batch_size=8)
     head = "You are comparing two answers to the same instruction. Decide which answer is better. "
     prompts = [head + tail for tail in ("Instruction: hi", "Instruction: what is two plus two?", "x", "Say no.")]
     shapes = []
@@ -142,9 +151,9 @@ def test_shared_prefix_prefilled_once_gives_same_outputs(tiny, monkeypatch):
         return real(model, ids, pad, **kw)
     monkeypatch.setattr(decode, "prefill", spy)
     p = GenParams(n=2, temperature=0.9, max_new_tokens=8, seed=3)
-    batched = tiny.generate(prompts, p)
+    batched = wide.generate(prompts, p)
     assert shapes[0] >= 16  # the shared prefix was long enough to be shared
-    single = [tiny.generate([q], p)[0] for q in prompts]
+    single = [wide.generate([q], p)[0] for q in prompts]
     assert texts(batched) == texts(single)
     g = GenParams(max_new_tokens=8)
     assert texts(tiny.generate(prompts, g)) == texts([tiny.generate([q], g)[0] for q in prompts])

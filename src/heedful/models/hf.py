@@ -90,14 +90,19 @@ class HFModel:
     `batch_size` is how many sequences decode together (n samples of one prompt
     share its prefill). Text prompts are sent as a user turn through the chat
     template when the tokenizer has one, unless `text_as_chat=False`.
+    `share_prefix` (default on) computes what the sequences of one call share
+    once: the prompts' common prefix, and in `logprobs` each prompt once for
+    all its completions (decode.score_shared). Off, every sequence is computed
+    whole, as an independent request would be (the per-item peer in bench/judge.py).
     """
 
     def __init__(self, model, tokenizer, *, name: str, revision: str | None = None,
-                 batch_size: int = 32, text_as_chat: bool = True):
+                 batch_size: int = 32, text_as_chat: bool = True, share_prefix: bool = True):
         self.model = model.eval()
         self.tokenizer = tokenizer
         self.name, self.revision = name, revision
         self.batch_size = max(1, int(batch_size))
+        self.share_prefix = share_prefix
         self.text_as_chat = text_as_chat and bool(getattr(tokenizer, "chat_template", None))
         eos = model.generation_config.eos_token_id if model.generation_config else None
         eos = eos if isinstance(eos, list) else [eos]
@@ -161,7 +166,7 @@ class HFModel:
         t0 = time.perf_counter()
         decode_batch(self.model, self.tokenizer, [encoded[i] for i in chunk], rows,
                      temperature=params.temperature, top_p=params.top_p, max_new_tokens=params.max_new_tokens,
-                     stop=tuple(params.stop), eos_ids=self.eos_ids)
+                     stop=tuple(params.stop), eos_ids=self.eos_ids, share_prefix=self.share_prefix)
         for rs in rows:
             for r in rs:
                 i, j = r.key
@@ -189,14 +194,40 @@ class HFModel:
     def score_ids(self, pairs: Sequence[tuple[list[int], list[int]]]) -> list[float]:
         """`logprobs` on token ids: (prompt ids, completion ids) pairs."""
         import torch
-        from heedful.models.decode import score_batch
-        order = sorted(range(len(pairs)), key=lambda i: len(pairs[i][0]) + len(pairs[i][1]))
-        scores = [0.0] * len(pairs)
-        step = max(1, self.batch_size // 4)  # each row holds K × vocab logits
+        from heedful.models.decode import score_batch, score_shared
         pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
+        scores = [0.0] * len(pairs)
         with torch.inference_mode():
-            for s in range(0, len(order), step):
-                idx = order[s:s + step]
-                for i, v in zip(idx, score_batch(self.model, [pairs[i] for i in idx], pad)):
+            for idx in self._score_chunks(pairs):
+                part = [pairs[i] for i in idx]
+                got = (score_shared(self.model, part, pad, max_rows=self._score_step) if self.share_prefix
+                       else score_batch(self.model, part, pad))
+                for i, v in zip(idx, got):
                     scores[i] = v
         return scores
+
+    @property
+    def _score_step(self) -> int:
+        return max(1, self.batch_size // 4)  # each row holds K × vocab logits
+
+    def _score_chunks(self, pairs) -> list[list[int]]:
+        """Indices by similar length (less padding), `batch_size // 4` rows a pass (each holds K × vocab logits).
+
+        With `share_prefix` a row is a distinct prompt, so the completions of one
+        prompt sort next to each other and always share a pass.
+        """
+        step = self._score_step
+        if not self.share_prefix:
+            order = sorted(range(len(pairs)), key=lambda i: len(pairs[i][0]) + len(pairs[i][1]))
+            return [order[s:s + step] for s in range(0, len(order), step)]
+        order = sorted(range(len(pairs)), key=lambda i: (len(pairs[i][0]), pairs[i][0]))
+        chunks: list[list[int]] = []
+        seen: set[tuple] = set()
+        for i in order:
+            key = tuple(pairs[i][0])
+            if not chunks or (key not in seen and len(seen) == step):
+                chunks.append([])
+                seen = set()
+            seen.add(key)
+            chunks[-1].append(i)
+        return chunks
