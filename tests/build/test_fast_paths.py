@@ -165,6 +165,9 @@ def test_pair_pages_and_texts_equal_the_general_reads(db_url):
         pages = list(load.pair_pages(store, ["preference"], Filter(), page=4))
         assert [len(p) for p in pages] == [4, 4, 3] and [r for p in pages for r in p] == general
         assert list(load.pair_pages(store, ["preference"], Filter(source_name="nobody"))) == []
+        parsed = [r for p in load.pair_pages(store, ["preference"], Filter(), parse=lambda v: (v["choice"], v))
+                  for r in p]
+        assert parsed == [(i, p, (v["choice"], v), a, b) for i, p, v, a, b in general]
         ids = ["r3", "r0", "r3", "r2"]
         assert load.texts(store, ids) == {k: v.text for k, v in load.responses(store, ids).items()}
 
@@ -240,3 +243,27 @@ def test_save_with_prompts_fetched_by_chunk(tmp_path, monkeypatch, chat_at):
     assert isinstance(lazy.column("prompt")[0].as_py(), list) == (chat_at is not None)
     assert max(asked) <= 2 and len(asked) == {None: 4, 0: 5, 250: 7}[chat_at]
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temporary folder left
+
+
+def test_pair_query_reads_targets_from_the_covering_index(sqlite_store):
+    """SQLite's planner would take the primary key and then read the table for each target;
+    written as `pair_query` writes it, the lookups use migration 0003's covering index alone."""
+    q = load.pair_query(["preference"], Filter(), 10).params(last=0)
+    with sqlite_store.engine.connect() as conn:
+        plan = " | ".join(r[-1] for r in conn.execute(sa.text("EXPLAIN QUERY PLAN " + str(
+            q.compile(sqlite_store.engine, compile_kwargs={"literal_binds": True})))))
+    assert plan.count("COVERING INDEX ix_feedback_targets_cover") == 2, plan
+
+
+def test_importing_build_config_stays_light():
+    """The CLI reads `BuildConfig`'s help on every start; that must not import the build's heavy
+    dependencies, while `heedful.build`'s names still load on first use."""
+    import subprocess
+    import sys
+
+    code = ("import sys, heedful.build, heedful.build.config; "
+            "print(sorted(m for m in ('numpy', 'sqlalchemy', 'pyarrow') if m in sys.modules)); "
+            "from heedful.build import BuildConfig, build, RULES, get_rule; import heedful.build.core as c; "
+            "print(c.BuildConfig is BuildConfig, callable(build), RULES is c.RULES, get_rule is c.get_rule)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split("\n")[:2] == ["[]", "True True True True"]

@@ -10,15 +10,26 @@ merges annotators; selection (`select`) filters; `output` writes TRL's exact
 columns; the dataset is registered in the store with its lineage.
 """
 
-from heedful.build.core import RULES, BuildConfig, Example, get_rule, rule
-from heedful.build.pipeline import BuildResult, build, parse_filters
+import importlib
+
+from heedful.build.config import BuildConfig
+
+# The rest loads on first use (PEP 562): `heedful.build.config` is imported while the CLI starts,
+# and importing a submodule runs this file; core and pipeline pull in numpy, SQLAlchemy, pyarrow.
+_LAZY = {"RULES": "core", "Example": "core", "get_rule": "core", "rule": "core",
+         "BuildResult": "pipeline", "build": "pipeline", "parse_filters": "pipeline"}
+
+
+def __getattr__(name: str):
+    if name not in _LAZY:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{_LAZY[name]}"), name)
 
 
 def all_rules() -> dict:
     """Every registered rule by name (importing the built-ins first)."""
-    import importlib
     importlib.import_module("heedful.build.rules")
-    return dict(RULES)
+    return dict(importlib.import_module("heedful.build.core").RULES)
 
 
 __all__ = ["BuildConfig", "BuildResult", "Example", "RULES", "build", "get_rule", "parse_filters", "rule", "all_rules"]

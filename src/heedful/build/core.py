@@ -1,4 +1,4 @@
-"""The pieces every rule shares: the config, the example type, the context, the registry.
+"""The pieces every rule shares: the example type, the context, the registry (and the config, from `config`).
 
 A *rule* is a named, documented function `rule(ctx) -> list[Example]`,
 registered like a plugin with `@rule(name, kinds=…, format=…)`. It reads
@@ -12,41 +12,15 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Hashable, Iterable, Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 
 from heedful.build import load
 from heedful.build.aggregate import Decision, Reliability, Vote, aggregate, dawid_skene
+from heedful.build.config import BuildConfig  # noqa: F401  (re-exported: rules and callers import it from here)
 from heedful.errors import UnknownName
 from heedful.store.reads import Filter
 
 FORMATS = ("preference", "unpaired", "completion", "score")
-
-
-@dataclass
-class BuildConfig:
-    """How a rule and the filters after it behave; each field's help doubles as CLI help."""
-
-    aggregate: str = field(default="majority", metadata={"help": "Across annotators: majority | mean | bt."})
-    weighted: bool = field(default=False, metadata={"help": "Weight sources by Dawid–Skene reliability."})
-    on_tie: str = field(default="drop", metadata={"help": "Exact draws between labels: drop | random (seeded)."})
-    pairing: str = field(default="all-pairs", metadata={"help": "ranking/rating/outcome pairs: all-pairs | best-vs-rest."})
-    aspect: str | None = field(default=None, metadata={"help": "Use only ratings of this aspect."})
-    aspect_weights: dict[str, float] | None = field(
-        default=None, metadata={"help": "Weighted sum of aspects (normalised scores), e.g. {'helpful': 2, 'safe': 1}."})
-    min_agreement: float = field(default=0.0, metadata={"help": "Drop examples whose annotators agree less than this."})
-    min_margin: float = field(default=0.0, metadata={"help": "Drop pairs whose margin is below this (ratings: on [0, 1])."})
-    min_score: float = field(default=0.75, metadata={"help": "sft top-rated / outcome pass threshold on [0, 1]."})
-    dedup: bool = field(default=False, metadata={"help": "Remove exact and near duplicates (MinHash)."})
-    near_dup_threshold: float = field(default=0.9, metadata={"help": "Jaccard similarity over word 3-shingles."})
-    balance_length: bool = field(default=True, metadata={"help": "Keep chosen from being systematically longer."})
-    diverse: int | None = field(default=None, metadata={"help": "Keep this many examples, farthest-point over TF-IDF."})
-    split: float = field(default=0.0, metadata={"help": "Fraction of prompts held out as the test split."})
-    seed: int = field(default=0, metadata={"help": "Seed for ties, balancing, diversity and the split."})
-    good_phrase: str = field(default="A helpful answer:", metadata={"help": "hindsight: phrase before a good answer."})
-    bad_phrase: str = field(default="An unhelpful answer:", metadata={"help": "hindsight: phrase before a bad answer."})
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
 
 @dataclass(slots=True)
@@ -118,13 +92,14 @@ class Context:
             self.rows_in += 1
             yield row
 
-    def pair_pages(self, *kinds: str) -> Iterator[list[tuple[str, str, object, str, str]]]:
+    def pair_pages(self, *kinds: str, parse: Callable[[dict], object] | None = None
+                   ) -> Iterator[list[tuple[str, str, object, str, str]]]:
         """Pages of (id, prompt_id, value, target, target): two-target feedback of these kinds
-        (see `feedback`, and `load.pair_pages`)."""
+        (see `feedback`, and `load.pair_pages` for `parse`)."""
         wanted = [k for k in kinds if k in self.kinds]
         if not wanted:
             return
-        for rows in load.pair_pages(self.store, wanted, self.filter):
+        for rows in load.pair_pages(self.store, wanted, self.filter, parse=parse):
             self.rows_in += len(rows)
             yield rows
 

@@ -18,7 +18,7 @@ from heedful.errors import InvalidInput
 
 
 def _help(name: str) -> str:
-    from heedful.build.core import BuildConfig
+    from heedful.build.config import BuildConfig  # light: every `heedful …` call runs this
     return next(f.metadata["help"] for f in fields(BuildConfig) if f.name == name)
 
 

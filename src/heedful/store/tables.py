@@ -158,6 +158,8 @@ feedback_targets = sa.Table(
     sa.Column("feedback_id", ID, sa.ForeignKey("feedback.id", ondelete="CASCADE"), primary_key=True),
     sa.Column("position", sa.Integer, primary_key=True),
     sa.Column("response_id", ID, sa.ForeignKey("responses.id"), nullable=False, index=True),
+    # migration 0003: index-only reads of a target by (feedback_id, position); see build.load
+    sa.Index("ix_feedback_targets_cover", "feedback_id", "position", "response_id"),
 )
 
 datasets = sa.Table(

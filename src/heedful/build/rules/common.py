@@ -40,6 +40,14 @@ def preference_votes(ctx: Context) -> list[Vote]:
     return votes
 
 
+def _pref_value(v: dict) -> tuple:
+    """(label, value, strength, flipped label, flipped value) of a preference value: parsed once per
+    distinct value (`pair_pages(parse=…)`), not once a row."""
+    label, p = v["choice"], v.get("prob_b")
+    value = _PROB[label] if p is None else p
+    return label, value, v.get("strength"), _FLIP[label], 1.0 - value
+
+
 def preference_decisions(ctx: Context) -> dict[tuple, Decision]:
     """`ctx.decide(preference_votes(ctx), decide=decide_pair)`; for an unweighted majority (the
     default) the votes are read as plain tuples and kept flat per pair (`majority_flat`), with
@@ -49,13 +57,14 @@ def preference_decisions(ctx: Context) -> dict[tuple, Decision]:
         return ctx.decide(preference_votes(ctx), decide=decide_pair)
     items: dict[tuple, list] = {}
     get = items.get
-    for rows in ctx.pair_pages("preference"):
-        for fid, pid, v, a, b in rows:
-            label, p, s = v["choice"], v.get("prob_b"), v.get("strength")
-            value = _PROB[label] if p is None else p
-            key = (pid, a, b) if a < b else (pid, b, a)
-            if a > b:
-                label, value = _FLIP[label], 1.0 - value
+    for rows in ctx.pair_pages("preference", parse=_pref_value):
+        for fid, pid, (label, value, s, flipped, fvalue), a, b in rows:
+            if a < b:
+                key = (pid, a, b)
+            else:
+                key = (pid, b, a)
+                if a > b:
+                    label, value = flipped, fvalue
             acc = get(key)
             if acc is None:
                 items[key] = [label, value, fid, s]
