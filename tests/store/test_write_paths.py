@@ -116,3 +116,14 @@ def test_bulk_cache_is_for_one_write_only(sqlite_store):
         with bulk_cache(b.conn, mib=128):
             assert cache(b.conn) == -128 * 1024
         assert cache(b.conn) == before == -65536
+
+
+@pytest.mark.parametrize("value", ["m\x00", "m\ud800"])
+def test_a_filter_no_stored_value_can_match_finds_nothing(store, value):
+    pid = store.add_prompt("q", tags=["t"])
+    rid = store.add_response(pid, "r", model="m")
+    store.add_feedback("binary", {"label": True}, rid, source="human:a")
+    for filters in ({"model": value}, {"tag": value}, {"source_name": value}, {"kind": value}):
+        assert list(store.feedback(**filters)) == []
+    assert list(store.responses(model=value)) == [] and list(store.prompts(tag=value)) == []
+    assert len(list(store.feedback(model="m"))) == 1

@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from heedful.schema import Feedback, Prompt, Response
+from heedful.store import badvalues
 from heedful.store import tables as t
 
 
@@ -51,6 +52,16 @@ class Filter:
     def prompt_where(self) -> list:
         p = t.prompts
         return _time(p.c.created_at, self.since, self.until) + _tagged(p.c.id, self.tag)
+
+
+    def storable(self, dialect: str) -> bool:
+        """False when a filter string is one the backend can never have stored (a lone surrogate;
+        a NUL on PostgreSQL), so the query matches nothing — and asking the driver would raise."""
+        for value in (self.kind, self.source_type, self.source_name, self.model, self.tag,
+                      self.prompt_id, self.response_id):
+            if isinstance(value, str) and badvalues.problem(sa.Column("filter", sa.String()), value, dialect):
+                return False
+        return True
 
 
 def _eq(col, value) -> list:
@@ -121,17 +132,23 @@ def to_feedback(row, targets: list[str]) -> Feedback:
 
 
 def stream_feedback(engine: Engine, flt: Filter, page: int) -> Iterator[Feedback]:
+    if not flt.storable(engine.dialect.name):
+        return
     for rows in pages(engine, t.feedback, flt.feedback_where(), page):
         targets = targets_of(engine, [r["id"] for r in rows])
         yield from (to_feedback(r, targets.get(r["id"], [])) for r in rows)
 
 
 def stream_responses(engine: Engine, flt: Filter, page: int) -> Iterator[Response]:
+    if not flt.storable(engine.dialect.name):
+        return
     for rows in pages(engine, t.responses, flt.response_where(), page):
         yield from (to_response(r) for r in rows)
 
 
 def stream_prompts(engine: Engine, flt: Filter, page: int) -> Iterator[Prompt]:
+    if not flt.storable(engine.dialect.name):
+        return
     for rows in pages(engine, t.prompts, flt.prompt_where(), page):
         tags = tags_of(engine, [r["id"] for r in rows])
         yield from (to_prompt(r, tags.get(r["id"], [])) for r in rows)
