@@ -247,21 +247,12 @@ def test_annotate_writes_soft_labels_to_the_store_and_resumes(store):
 # --- a real (tiny, random) transformers model -------------------------------------------------
 
 @pytest.fixture(scope="module")
-def tiny(tmp_path_factory):
+def tiny():
     """A 2-layer random LLaMA with the SmolLM2 tokenizer behind the Model protocol."""
-    import torch
-    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
-
     from heedful.models.hf import HFModel
-    from heedful.models.registry import smollm2_path
-    gguf = smollm2_path()
-    tok = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
-    torch.manual_seed(0)
-    cfg = LlamaConfig(vocab_size=len(tok), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                      num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=512,
-                      tie_word_embeddings=True, initializer_range=0.5, bos_token_id=tok.bos_token_id,
-                      eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id)
-    return HFModel(LlamaForCausalLM(cfg), tok, name="tiny", batch_size=16)
+    from tests.tiny import smollm2_tokenizer, tiny_llama
+    tok = smollm2_tokenizer()
+    return HFModel(tiny_llama(tok, max_positions=512, init_range=0.5), tok, name="tiny", batch_size=16)
 
 
 def test_tiny_model_batched_equals_per_item_and_the_direct_softmax(tiny):
