@@ -7,19 +7,23 @@ same number of epochs), each in a fresh process so its peak RSS is its own:
 | row | what runs |
 |---|---|
 | `TRL DPOTrainer` | `trl.DPOTrainer` with TRL's defaults except bf16=False (no bf16 emulation on CPUs without it): the reference log-probs come from an adapter-disabled forward pass at every step. |
-| `heedful (cold cache)` | `heedful.learn.train.train("dpo", ...)`: reference log-probs computed once before training and written to the cache. |
+| `heedful (cold cache)` | `heedful.learn.train.train("dpo", ...)`: reference log-probs computed once before training and written to the cache; the LM head scores completion positions only (TRL does that on CUDA only, on a CPU it scores prompt and padding too); one model hash, not two. |
 | `heedful (warm cache)` | the same call again (`--warm`): the cache from the previous run is read, no reference forward at all (a second method, epoch budget or loop round on the same pairs). |
 
 The clock of each contender runs from loading the model to the saved output,
-so tokenisation, precomputation and saving count. pairs/s = pairs × epochs /
+so tokenisation, precomputation and saving count; imports of torch,
+transformers, peft and TRL happen before it starts, in both. pairs/s = pairs × epochs /
 seconds; tokens/s counts the real (unpadded) tokens of chosen and rejected
-sequences per epoch. MFU divides the model FLOPs of the work each contender
-does (per real token: 2N forward + 2N backward through the frozen weights for
-the policy, 2N for each reference forward; N = parameters, the tied lm head
-included; attention's quadratic term is ignored, it is <5% at these lengths)
-by the float32 matmul rate measured in this script with torch on model-shaped
-and square matrices. Recomputation for gradient checkpointing is not counted
-as useful work.
+sequences per epoch. MFU divides the model FLOPs that DPO needs by the float32
+matmul rate measured in this script with torch on model-shaped matrices. The
+FLOPs needed per pass: 2·N_body per real token (the decoder layers) plus
+2·N_head per completion token (the tied 49152×576 LM head: only completion
+positions have a log-prob DPO uses); a policy step is 2 passes (forward, and a
+backward through frozen weights), each reference forward 1. Attention's
+quadratic term is ignored (<5% at these lengths). Not counted as useful work:
+recomputation for gradient checkpointing, padding, and the head on prompt
+positions (which TRL computes on a CPU), so both contenders are credited the
+same FLOPs for the policy and differ only by their number of reference passes.
 
     .venv/bin/python bench/train.py --quick          # 4 pairs × 64 tokens, a few minutes
     .venv/bin/python bench/train.py                  # 16 pairs × 256 tokens × 3 epochs (long on 2 cores)
@@ -64,10 +68,13 @@ def make_pairs(tok, n: int, length: int, seed: int = 0) -> dict:
     return rows
 
 
-def real_tokens(tok, rows: dict) -> int:
-    """Unpadded tokens of the chosen and rejected sequences (prompt + completion + EOS each)."""
+def real_tokens(tok, rows: dict) -> tuple[int, int]:
+    """Unpadded tokens of the chosen and rejected sequences (prompt + completion + EOS each), and
+    of their completions alone (+ EOS): the positions whose log-prob DPO uses."""
     n = lambda s: len(tok(s, add_special_tokens=False)["input_ids"])  # noqa: E731
-    return sum(2 * n(p) + n(c) + n(r) + 2 for p, c, r in zip(rows["prompt"], rows["chosen"], rows["rejected"]))
+    triples = list(zip(rows["prompt"], rows["chosen"], rows["rejected"]))
+    completions = sum(n(c) + n(r) + 2 for _, c, r in triples)
+    return sum(2 * n(p) for p, _, _ in triples) + completions, completions
 
 
 # --- the machine's matmul rate -------------------------------------------------------------
@@ -114,10 +121,17 @@ def worker_trl(args) -> dict:
     out = trainer.train()
     trainer.model.merge_and_unload().save_pretrained(args.out)
     return {"seconds": time.perf_counter() - t0, "cpu_seconds": time.process_time(), "train_loss": out.training_loss,
-            "steps": trainer.state.global_step}
+            "steps": trainer.state.global_step, "loop_seconds": out.metrics["train_runtime"]}
 
 
 def worker_heedful(args) -> dict:
+    # the libraries worker_trl imports before its clock starts (heedful imports them lazily)
+    import peft  # noqa: F401
+    import torch  # noqa: F401
+    import trl  # noqa: F401
+    from transformers import AutoModelForCausalLM  # noqa: F401
+    from trl import DPOTrainer  # noqa: F401
+
     from heedful.learn.train import DPOConfig, train
     t0 = time.perf_counter()
     cfg = DPOConfig(per_device_train_batch_size=2, num_train_epochs=args.epochs, max_length=args.max_length,
@@ -127,7 +141,8 @@ def worker_heedful(args) -> dict:
     cache = res.metrics["ref_cache"]
     return {"seconds": time.perf_counter() - t0, "cpu_seconds": time.process_time(),
             "train_loss": res.metrics["train_loss"],
-            "steps": res.metrics["global_step"], "ref_cache": {"hits": cache["hits"], "misses": cache["misses"]}}
+            "steps": res.metrics["global_step"], "ref_cache": {"hits": cache["hits"], "misses": cache["misses"]},
+            "loop_seconds": res.metrics["train_runtime_s"]}
 
 
 # --- the run -------------------------------------------------------------------------------
@@ -163,10 +178,11 @@ def run(args) -> None:
     model = resolve_model("smollm2")  # the dense float32 copy of the embedded GGUF (made once, cached)
     tok = load_tokenizer(model)
     rows = make_pairs(tok, args.pairs, args.tokens, args.seed)
-    tokens_per_epoch = real_tokens(tok, rows)
+    tokens_per_epoch, completion_tokens = real_tokens(tok, rows)
     max_length = int(args.tokens * 1.25) + 8  # nothing is truncated
     rates = matmul_rates()
-    n_params = _n_params(model)
+    n_body, n_head = _n_params(model)
+    flops_per_pass = 2 * n_body * tokens_per_epoch + 2 * n_head * completion_tokens
     with tempfile.TemporaryDirectory(prefix="heedful-bench-train-") as tmp:
         import datasets
         data = Path(tmp) / "pairs"
@@ -182,17 +198,17 @@ def run(args) -> None:
                                  "--out", str(Path(tmp) / f"out{i}"), "--max-length", str(max_length),
                                  "--epochs", str(args.epochs), "--seed", str(args.seed), env=env).check(label)
             results.append((label, child.json(), child.peak_rss))
-    report(args, info, rates, n_params, tokens_per_epoch, results)
+    report(args, info, rates, (n_body, n_head), tokens_per_epoch, flops_per_pass, results)
 
 
-def _n_params(folder: Path) -> int:
+def _n_params(folder: Path) -> tuple[int, int]:
     cfg = json.loads((folder / "config.json").read_text())
     h, i, layers, v = cfg["hidden_size"], cfg["intermediate_size"], cfg["num_hidden_layers"], cfg["vocab_size"]
     kv = h // cfg["num_attention_heads"] * cfg.get("num_key_value_heads", cfg["num_attention_heads"])
-    return layers * (2 * h * h + 2 * h * kv + 3 * h * i) + v * h  # matmul weights; the tied lm head once
+    return layers * (2 * h * h + 2 * h * kv + 3 * h * i), v * h  # matmul weights of the layers; the lm head
 
 
-def report(args, info, rates, n_params, tokens_per_epoch, results) -> None:
+def report(args, info, rates, n_params, tokens_per_epoch, flops_per_pass, results) -> None:
     epochs, pairs = args.epochs, args.pairs
     peak = rates["model_shaped"]
     rows, figures = [], []
@@ -200,26 +216,35 @@ def report(args, info, rates, n_params, tokens_per_epoch, results) -> None:
     for label, r, rss in results:
         s = r["seconds"]
         ref_passes = epochs if label.startswith("TRL") else r["ref_cache"]["misses"]
-        flops = tokens_per_epoch * 2 * n_params * (2 * epochs + ref_passes)
+        flops = flops_per_pass * (2 * epochs + ref_passes)
         mfu = flops / s / 1e9 / peak
+        # the training loop alone: heedful's reference pass runs before it, TRL's inside it
+        loop_flops = flops_per_pass * (2 * epochs + (epochs if label.startswith("TRL") else 0))
+        loop_mfu = loop_flops / r["loop_seconds"] / 1e9 / peak
         figures.append({"contender": label, "seconds": s, "cpu_seconds": r.get("cpu_seconds"),
                         "pairs_per_s": pairs * epochs / s,
                         "tokens_per_s": tokens_per_epoch * epochs / s, "mfu_vs_model_shaped_matmul": mfu,
+                        "loop_seconds": r["loop_seconds"], "loop_mfu": loop_mfu,
                         "peak_rss_bytes": rss, "train_loss": r["train_loss"], "steps": r["steps"],
                         "reference_passes": ref_passes})
         rows.append([label, f"{s:.1f}", f"{r.get('cpu_seconds', float('nan')):.1f}", f"{pairs * epochs / s:.3f}",
                      f"{tokens_per_epoch * epochs / s:.1f}",
-                     f"{base / s:.2f}×", f"{100 * mfu:.0f}%", fmt_bytes(rss), f"{r['train_loss']:.4f}"])
+                     f"{base / s:.2f}×", f"{100 * mfu:.0f}%", f"{100 * loop_mfu:.0f}%", fmt_bytes(rss),
+                     f"{r['train_loss']:.4f}"])
     print(f"\nDPO LoRA r16, SmolLM2-135M float32, {pairs} pairs × ~{args.tokens} tokens × {epochs} epochs "
           f"({tokens_per_epoch} real tokens/epoch), batch 2 pairs, {info['cores']} cores")
     print("float32 matmul (torch): " + ", ".join(f"{k} {v:.1f} GFLOP/s" for k, v in rates.items()))
-    print(table(["contender", "seconds", "CPU s", "pairs/s", "tokens/s", "vs TRL", "MFU", "peak RSS", "train loss"], rows))
-    print("MFU: model FLOPs of the work done / model-shaped matmul rate; load, tokenise and save are in the time.")
+    print(table(["contender", "seconds", "CPU s", "pairs/s", "tokens/s", "vs TRL", "MFU", "loop MFU", "peak RSS",
+                 "train loss"], rows))
+    print("MFU: FLOPs DPO needs (layers on every real token, LM head on completion tokens; no recomputation, "
+          "padding or head on prompts) / model-shaped matmul rate; load, tokenise and save are in the time. "
+          "loop MFU: the same for Trainer.train alone (heedful's reference pass runs before it).")
     print(f"load average while measuring: {os.getloadavg()[0]:.1f} on {info['cores']} cores "
           "(figures from a shared machine are not comparable across runs; compare rows of one run)")
     if args.json:
         args.json.write_text(json.dumps({"figures": protocol_figures(figures), "machine": info,
-                                         "matmul_gflops": rates, "n_params": n_params,
+                                         "matmul_gflops": rates, "n_params_body_head": n_params,
+                                         "flops_per_pass": flops_per_pass,
                                          "tokens_per_epoch": tokens_per_epoch, "results": figures}, indent=2))
 
 

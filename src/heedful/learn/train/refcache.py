@@ -18,21 +18,40 @@ file and fails. `RefLogpCacheMixin` points that one file at
 - the precompute batch size and precision, which change padding and rounding.
 
 A hit adds the cached `ref_*` columns to the dataset without a forward pass.
+The model is hashed once per run (TRL's own hash in its __init__, used only
+for the file name replaced here, is handed the same fingerprint).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import sys
 from pathlib import Path
+from unittest import mock
 
 ROW_COLUMNS = ("prompt_ids", "chosen_ids", "rejected_ids", "completion_ids", "KL_completion_ids", "label")
 
 
 def model_fingerprint(model) -> str:
-    """SHA-256 of a module's state dict (names, dtypes, bytes), as TRL's hash_module, shortened."""
-    from trl.trainer.utils import hash_module
-    return hash_module(model)[:32]
+    """SHA-256 of a module's state dict (names, dtypes, shapes, bytes), shortened.
+
+    The same content as TRL's `hash_module`, hashed from the tensors' memory
+    in place: `hash_module` copies every tensor to bytes first (that copy
+    costs more than the hash), and hashes a tied weight twice.
+    """
+    import torch
+    h = hashlib.sha256()
+    seen: set[tuple[int, tuple]] = set()
+    for name, t in sorted(model.state_dict().items()):
+        t = t.detach().cpu()
+        h.update(f"{name}:{t.dtype}:{tuple(t.shape)}".encode())
+        key = (t.data_ptr(), tuple(t.shape))
+        if key in seen:  # a tied weight: its name and shape are hashed, its bytes once
+            continue
+        seen.add(key)
+        h.update(memoryview(t.contiguous().view(torch.uint8).numpy()))
+    return h.hexdigest()[:32]
 
 
 def rows_fingerprint(dataset) -> str:
@@ -57,6 +76,18 @@ class RefLogpCacheMixin:
 
     heedful_ref_cache: Path | None = None
     heedful_model_fp: str | None = None
+
+    def __init__(self, *args, **kwargs):
+        # TRL hashes the whole model in __init__ for its own cache file name, which the file
+        # name below replaces: hand it the fingerprint already taken instead of hashing again
+        fp = self.heedful_model_fp
+        trl_module = next((sys.modules[c.__module__] for c in type(self).__mro__
+                           if hasattr(sys.modules.get(c.__module__), "hash_module")), None)
+        if fp is None or trl_module is None:
+            super().__init__(*args, **kwargs)
+            return
+        with mock.patch.object(trl_module, "hash_module", lambda module: fp):
+            super().__init__(*args, **kwargs)
 
     def _precompute_ref_logps(self, dataset, name, batch_size):
         from accelerate.utils import broadcast_object_list
@@ -84,6 +115,7 @@ class RefLogpCacheMixin:
         extra = {"cls": type(self).__name__, "batch": batch_size,
                  "bf16": bool(self.args.bf16), "ld_alpha": getattr(self, "ld_alpha", None),
                  "kl": getattr(self, "calculate_KL", None),
+                 "head": getattr(self, "heedful_head", None),
                  # TRL 1.16 truncates in the collator, so the rows above do not show max_length
                  **{k: getattr(self.args, k, None) for k in ("max_length", "truncation_mode", "padding_free")}}
         h = hashlib.sha256(json.dumps([self.heedful_model_fp, rows_fingerprint(dataset), extra],
