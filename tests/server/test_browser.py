@@ -69,12 +69,14 @@ def site(sqlite_store):
 
 def _login(page, url, token):
     page.goto(url + "/login")
-    # The key field has autofocus, which Chromium applies at a rendering step after
-    # `load`: wait for it, or the first keystrokes can land before it (a flake in CI).
-    page.wait_for_function("document.activeElement && document.activeElement.id === 'key'")
-    page.keyboard.type(token)
-    page.keyboard.press("Enter")
-    page.wait_for_url(url + "/tasks")
+    # Filled in one step and checked: typed keystrokes could land before the autofocus
+    # that Chromium applies after `load`, or be dropped under a loaded CI machine.
+    key = page.locator("#key")
+    key.fill(token)
+    assert key.input_value() == token
+    with page.expect_navigation():
+        key.press("Enter")
+    assert page.url == url + "/tasks", f"login failed at {page.url}: {page.content()[:2000]}"
 
 
 def _tab_to(page, selector, tries=15):
