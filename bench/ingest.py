@@ -1,6 +1,6 @@
-"""Ingest speed: heedful's SDK and `heedful import` against feedloop's `compare()`.
+"""Ingest speed: heedful's SDK, `heedful import` and the HTTP API against feedloop's `compare()`.
 
-    .venv/bin/python bench/ingest.py                              # 100k rows: (a) SDK, (b) CLI, (c) feedloop
+    .venv/bin/python bench/ingest.py                              # 100k rows: SDK, CLI, HTTP, feedloop
     .venv/bin/python bench/ingest.py --rows 1000000 --skip-sdk    # the 1M-row import and its peak memory
 
 Other scripts (bench/run_all.py) call `main(argv)`, which returns the figures as
@@ -21,18 +21,24 @@ committed, so its rate is what an app logging preferences gets. heedful's SDK
 acknowledges a batch when its transaction commits, which is when the ids it
 returned are durable. The SDK worker streams the file a chunk at a time and
 its clock runs only inside the SDK calls; the CLI is timed from outside, as a
-user waits for it.
+user waits for it. The HTTP contenders post to a real `heedful serve` process
+(batches of `--per-request` records, and one record per request) and count a
+record once its request has answered 200.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
+import signal
 import sqlite3
+import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -131,6 +137,36 @@ def _sdk_chunk(store, rows: list[dict]) -> list[str]:
         return b.add(feedback=fb).feedback_ids
 
 
+def work_http(data: Path, url: str, key: str, acked: Path, per_request: int, limit: int) -> dict:
+    """POST /v1/feedback to a running `heedful serve`: `per_request` records per request, each
+    with its prompt and two responses inline (what an app sends). A record is acknowledged
+    when its request answers 200 (the server has committed it). The clock runs only inside
+    the requests; `limit` rows at most (0: the whole file)."""
+    import httpx
+    seconds, cpu, records = 0.0, 0.0, 0
+    headers = {"Authorization": f"Bearer {key}"}
+    with httpx.Client(base_url=url, headers=headers, timeout=120) as http, acked.open("w") as ack:
+        for rows in chunks(data, per_request):
+            rows = rows[:limit - records] if limit else rows
+            body = [_http_record(r) for r in rows]
+            t0, c0 = time.perf_counter(), time.process_time()
+            resp = http.post("/v1/feedback", json=body if per_request > 1 else body[0])
+            seconds += time.perf_counter() - t0
+            cpu += time.process_time() - c0
+            if resp.status_code != 200:
+                raise SystemExit(f"POST /v1/feedback answered {resp.status_code}: {resp.text[:500]}")
+            records += len(rows)
+            ack.write("\n".join(resp.json()["feedback_ids"]) + "\n")
+            if limit and records >= limit:
+                break
+    return {"records": records, "seconds": seconds, "cpu": cpu}
+
+
+def _http_record(r: dict) -> dict:
+    return {"kind": "preference", "value": {"choice": "a"}, "source": SOURCE, "prompt": r["prompt"],
+            "responses": [{"text": r["chosen"]}, {"text": r["rejected"]}]}
+
+
 def work_feedloop(data: Path, dirpath: Path, acked: Path, n: int) -> dict:
     """feedloop.compare() per row; the clock stops once its DB holds all n rows."""
     import feedloop
@@ -191,12 +227,15 @@ def worker(args: argparse.Namespace) -> dict:
         return work_sdk(p[0], p[1], p[2], args.chunk)
     if args.worker == "feedloop":
         return work_feedloop(p[0], p[1], p[2], args.peer_rows)
+    if args.worker == "http":
+        return work_http(p[0], args.url, os.environ["HEEDFUL_BENCH_KEY"], p[1], args.per_request, args.limit)
     return work_count(args.worker.removeprefix("count-"), p[0], p[1] if len(p) > 1 else None)
 
 
-def child(name: str, *paths: Path, args: argparse.Namespace) -> c.ChildResult:
-    opts = ["--chunk", str(args.chunk), "--peer-rows", str(args.peer_rows), "--rows", str(args.rows)]
-    return c.python_child(HERE, "--worker", name, *opts, *map(str, paths)).check(name)
+def child(name: str, *paths: Path, args: argparse.Namespace, extra: Sequence[str] = (),
+          env: dict | None = None) -> c.ChildResult:
+    opts = ["--chunk", str(args.chunk), "--peer-rows", str(args.peer_rows), "--rows", str(args.rows), *extra]
+    return c.python_child(HERE, "--worker", name, *opts, *map(str, paths), env=env).check(name)
 
 
 def verify(kind: str, db: Path, acked: Path | None, expect: dict, args) -> dict:
@@ -246,6 +285,52 @@ def run_cli(tmp: Path, data: Path, expect: dict, args) -> Run:
     return Run("heedful import (CLI)", expect["feedback"], res.seconds, res.cpu_seconds, res.peak_rss)
 
 
+def run_http(tmp: Path, data: Path, expect: dict, args, per_request: int, limit: int = 0) -> Run:
+    """`heedful serve` on a fresh SQLite file, fed by a client process over loopback.
+
+    Wall time is the client's time inside its requests; CPU time is the server's (its whole
+    life: start-up, requests, shutdown), which is what heedful spends; peak RSS the server's."""
+    name = f"http{per_request}"
+    db, acked = tmp / f"{name}.db", tmp / f"{name}.acked"
+    bin_ = Path(sys.executable).parent / "heedful"
+    key = subprocess.run([str(bin_), "keys", "create", "--role", "ingest", "--name", "bench", "--db", str(db)],
+                         capture_output=True, text=True, check=True).stdout.strip()
+    port = _free_port()
+    server = subprocess.Popen([str(bin_), "serve", "--db", str(db), "--port", str(port)],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        url = f"http://127.0.0.1:{port}"
+        _wait_http(url, server)
+        res = child("http", data, acked, args=args, env={"HEEDFUL_BENCH_KEY": key},
+                    extra=["--url", url, "--per-request", str(per_request), "--limit", str(limit)])
+    finally:
+        server.send_signal(signal.SIGINT)
+        _, _, usage = os.wait4(server.pid, 0)
+    r = res.json()
+    n = r["records"]
+    if limit:  # a prefix of the file: the feedback count is what can be checked
+        expect = {"feedback": n, "feedback_targets": 2 * n}
+    verify("heedful", db, acked, expect, args)
+    label = "one record per POST" if per_request == 1 else f"{per_request} records per POST"
+    return Run(f"heedful HTTP, {label}", n, r["seconds"], usage.ru_utime + usage.ru_stime,
+               usage.ru_maxrss * 1024)
+
+
+def _wait_http(url: str, server: subprocess.Popen, timeout: float = 60) -> None:
+    import httpx
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            raise SystemExit(f"heedful serve exited: {server.stderr.read()[-2000:]}")
+        try:
+            if httpx.get(url + "/v1/openapi.json", timeout=2).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.1)
+    raise SystemExit(f"heedful serve did not answer within {timeout:.0f}s")
+
+
 def run_feedloop(tmp: Path, data: Path, args) -> tuple[Run, int]:
     d, acked = tmp / "feedloop", tmp / "feedloop.acked"
     d.mkdir()
@@ -272,7 +357,10 @@ def measure(args: argparse.Namespace) -> list[c.Result]:
         peer, sync = run_feedloop(tmp, data, args)
         print(f"feedloop: {c.fmt_rate(peer.rate)} records/s (synchronous={sync})", flush=True)
         runs.append(peer)
-        for skip, fn in ((args.skip_sdk, run_sdk), (args.skip_cli, run_cli)):
+        contenders = ((args.skip_sdk, run_sdk), (args.skip_cli, run_cli),
+                      (args.skip_http, lambda *a: run_http(*a, per_request=args.per_request)),
+                      (args.skip_http, lambda *a: run_http(*a, per_request=1, limit=args.peer_rows)))
+        for skip, fn in contenders:
             if not skip:
                 runs.append(fn(tmp, data, expect, args))
                 print(f"{runs[-1].name}: {c.fmt_rate(runs[-1].rate)} records/s", flush=True)
@@ -319,6 +407,11 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--chunk", type=int, default=10_000, help="rows per SDK batch (one transaction each)")
     ap.add_argument("--skip-sdk", action="store_true")
     ap.add_argument("--skip-cli", action="store_true")
+    ap.add_argument("--skip-http", action="store_true", help="skip both HTTP contenders")
+    ap.add_argument("--per-request", type=int, default=250,
+                    help="records per POST for the batched HTTP contender (the server takes ≤1000 and ≤1 MB)")
+    ap.add_argument("--url", help=argparse.SUPPRESS)
+    ap.add_argument("--limit", type=int, default=0, help=argparse.SUPPRESS)
     add_protocol_args(ap, "20k rows, feedloop on 2k (a few minutes)")
     ap.add_argument("--worker", help=argparse.SUPPRESS)
     ap.add_argument("paths", nargs="*", help=argparse.SUPPRESS)
