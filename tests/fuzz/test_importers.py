@@ -49,6 +49,8 @@ def apply(row: dict, mutation: tuple) -> dict:
     row = json.loads(json.dumps(row))
     op, where, arg = mutation
     spots = paths(row)
+    if not spots:  # an earlier mutation emptied the row: nothing left to change
+        return row
     path = spots[where % len(spots)]
     parent = row
     for k in path[:-1]:

@@ -127,6 +127,27 @@ def test_a_rejected_batch_stores_nothing(client, store, tokens):
     assert _counts(store) == (0, 0, 0)
 
 
+def test_a_batch_is_written_together_and_a_refused_one_names_its_item(client, store, tokens):
+    h = bearer(tokens["ingest"])
+    pair = {"kind": "preference", "value": {"choice": "b"}, "source": "user:u", "prompt": "Which?",
+            "responses": [{"text": "one"}, {"text": "two"}]}
+    items = [{**INLINE, "id": "t1"}, {**pair, "id": "p1"}, {**INLINE, "id": "t2", "response": {"text": "8"}}]
+    r = client.post("/v1/feedback", json=items, headers=h)
+    assert r.status_code == 200, r.json()
+    assert r.json()["feedback_ids"] == ["t1", "p1", "t2"] and r.json()["new"] == {
+        "prompts": 2, "responses": 4, "feedback": 3}
+    texts = [[store.get_response(x).text for x in store.get_feedback(f).response_ids] for f in ("t1", "p1", "t2")]
+    assert texts == [["7"], ["one", "two"], ["8"]]  # each inline response went to its own feedback
+    clash = {**INLINE, "id": "p1"}  # an existing id with another payload
+    r = client.post("/v1/feedback", json=[{**INLINE, "id": "t3"}, {**INLINE, "id": "t4"}, clash], headers=h)
+    assert r.status_code == 409 and "p1" in r.json()["error"]
+    assert _counts(store) == (2, 4, 3)  # nothing of the refused request, t3 included
+    missing = {"kind": "binary", "value": {"label": True}, "response_ids": ["r-gone"], "source": "user:u"}
+    r = client.post("/v1/feedback", json=[{**INLINE, "id": "t5"}, missing], headers=h)
+    assert r.status_code == 404 and "[1]" in r.json()["error"] and "r-gone" in r.json()["error"]
+    assert _counts(store) == (2, 4, 3)
+
+
 def test_openapi_stats_datasets_runs(client, store, tokens):
     schema = client.get("/v1/openapi.json").json()
     assert {"/v1/feedback", "/v1/responses", "/v1/stats", "/v1/tasks"} <= set(schema["paths"])

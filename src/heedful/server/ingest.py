@@ -177,22 +177,48 @@ def plan_response(item: dict, field: str) -> tuple[list[Prompt], Response]:
 
 def ingest_feedback(store: Store, items: list[dict], was_list: bool) -> Written:
     plans = [plan_feedback(item, _at(was_list, i)) for i, item in enumerate(items)]
-    with store.batch() as b:
-        out = Written()
-        for i, (prompts, responses, fb) in enumerate(plans):
-            where = _at(was_list, i)
-            out.merge(b.add(prompts=prompts, where=where))
-            written = b.add(responses=responses, where=where)
-            out.merge(written)
-            rids = written.response_ids
-            out.merge(b.add(feedback=[{**fb, "response_ids": fb["response_ids"] or rids}], where=where))
-    return out
+    return _write(store, plans, was_list, _feedback_together, _feedback_one)
 
 
 def ingest_responses(store: Store, items: list[dict], was_list: bool) -> Written:
     plans = [plan_response(item, _at(was_list, i)) for i, item in enumerate(items)]
+    return _write(store, plans, was_list, _responses_together,
+                  lambda b, plan, where: b.add(prompts=plan[0], responses=[plan[1]], where=where))
+
+
+def _write(store: Store, plans: list, was_list: bool, together, one) -> Written:
+    """All items in three statements a table (`together`); if the store refuses the request
+    (a conflict, a missing id), it is rolled back and written again an item at a time, so the
+    error names the item (`[7]`). Either way one transaction: all of it or nothing."""
+    if len(plans) > 1:
+        try:
+            with store.batch() as b:
+                return together(b, plans)
+        except HeedfulError:
+            pass
     with store.batch() as b:
         out = Written()
-        for i, (prompts, response) in enumerate(plans):
-            out.merge(b.add(prompts=prompts, responses=[response], where=_at(was_list, i)))
+        for i, plan in enumerate(plans):
+            out.merge(one(b, plan, _at(was_list, i)))
     return out
+
+
+def _feedback_one(b, plan, where: str) -> Written:
+    prompts, responses, fb = plan
+    out = b.add(prompts=prompts, responses=responses, where=where)
+    out.merge(b.add(feedback=[{**fb, "response_ids": fb["response_ids"] or out.response_ids}], where=where))
+    return out
+
+
+def _feedback_together(b, plans: list) -> Written:
+    out = b.add(prompts=[p for ps, _, _ in plans for p in ps], responses=[r for _, rs, _ in plans for r in rs])
+    rids, fbs, i = out.response_ids, [], 0
+    for _, rs, fb in plans:  # inline responses' ids, in order, go to their own feedback
+        fbs.append({**fb, "response_ids": fb["response_ids"] or rids[i:i + len(rs)]})
+        i += len(rs)
+    out.merge(b.add(feedback=fbs))
+    return out
+
+
+def _responses_together(b, plans: list) -> Written:
+    return b.add(prompts=[p for ps, _ in plans for p in ps], responses=[r for _, r in plans])
