@@ -146,6 +146,13 @@ def test_a_batch_is_written_together_and_a_refused_one_names_its_item(client, st
     r = client.post("/v1/feedback", json=[{**INLINE, "id": "t5"}, missing], headers=h)
     assert r.status_code == 404 and "[1]" in r.json()["error"] and "r-gone" in r.json()["error"]
     assert _counts(store) == (2, 4, 3)
+    twice = [{**INLINE, "id": "t6"}, {**INLINE, "id": "t6"}]  # a retry inside one request: one row
+    r = client.post("/v1/feedback", json=twice, headers=h)
+    assert r.status_code == 200 and r.json()["feedback_ids"] == ["t6", "t6"] and r.json()["new"]["feedback"] == 1
+    clashing = [{**INLINE, "id": "t7"}, {**INLINE, "id": "t7", "value": {"label": False}}]
+    r = client.post("/v1/feedback", json=clashing, headers=h)
+    assert r.status_code == 409 and "'t7'" in r.json()["error"]  # a conflict names the id
+    assert _counts(store) == (2, 4, 4)
 
 
 def test_openapi_stats_datasets_runs(client, store, tokens):
