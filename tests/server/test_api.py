@@ -155,6 +155,28 @@ def test_a_batch_is_written_together_and_a_refused_one_names_its_item(client, st
     assert _counts(store) == (2, 4, 4)
 
 
+def test_a_list_that_refers_ahead_is_refused_as_item_by_item(client, store, tokens):
+    """An item naming an id that only a later item stores is a 404 naming it, as when lists
+    were written an item at a time (written together it would have gone in)."""
+    h = bearer(tokens["ingest"])
+    later = {"kind": "binary", "value": {"label": True}, "source": "user:u", "prompt": "Q9",
+             "response": {"id": "r-later", "text": "t"}}
+    ahead = {"kind": "binary", "value": {"label": False}, "response_ids": ["r-later"], "source": "user:u"}
+    r = client.post("/v1/feedback", json=[ahead, later], headers=h)
+    assert r.status_code == 404 and "r-later" in r.json()["error"]
+    child = {"prompt": "P", "text": "child", "parent_id": "r-par"}
+    r = client.post("/v1/responses", json=[child, {"prompt": "P", "id": "r-par", "text": "parent"}], headers=h)
+    assert r.status_code == 404 and "r-par" in r.json()["error"]
+    r = client.post("/v1/responses", json=[{"prompt_id": "p-x", "text": "a"},
+                                           {"prompt": {"id": "p-x", "text": "P"}, "text": "b"}], headers=h)
+    assert r.status_code == 404 and "p-x" in r.json()["error"]
+    assert _counts(store) == (0, 0, 0)
+    r = client.post("/v1/feedback", json=[later, ahead], headers=h)  # in order: both go in
+    assert r.status_code == 200 and r.json()["new"]["feedback"] == 2
+    r = client.post("/v1/responses", json=[{"prompt": "P", "id": "r-par", "text": "parent"}, child], headers=h)
+    assert r.status_code == 200 and store.get_response(r.json()["response_ids"][1]).parent_id == "r-par"
+
+
 def test_openapi_stats_datasets_runs(client, store, tokens):
     schema = client.get("/v1/openapi.json").json()
     assert {"/v1/feedback", "/v1/responses", "/v1/stats", "/v1/tasks"} <= set(schema["paths"])

@@ -22,7 +22,7 @@ from heedful.schema import KINDS, MAX_ID_LEN, VALUE_TYPES, Feedback, Prompt, Res
 from heedful.store import Store
 from heedful.store.batch import Written
 from heedful.store.store import as_source
-from heedful.store.writes import prompt_row
+from heedful.store.writes import prompt_row, response_row
 
 
 class TooLarge(HeedfulError):
@@ -177,20 +177,43 @@ def plan_response(item: dict, field: str) -> tuple[list[Prompt], Response]:
 
 def ingest_feedback(store: Store, items: list[dict], was_list: bool) -> Written:
     plans = [plan_feedback(item, _at(was_list, i)) for i, item in enumerate(items)]
-    return _write(store, plans, was_list, _feedback_together, _feedback_one)
+    ahead = _refers_ahead([fb["response_ids"] for _, _, fb in plans], lambda i: map(_response_id, plans[i][1]))
+    return _write(store, plans, was_list, _feedback_together, _feedback_one, ahead)
 
 
 def ingest_responses(store: Store, items: list[dict], was_list: bool) -> Written:
     plans = [plan_response(item, _at(was_list, i)) for i, item in enumerate(items)]
+    refs = [[x for x in ((None if ps else r.prompt_id), r.parent_id) if x] for ps, r in plans]
+    ahead = _refers_ahead(refs, lambda i: ([plans[i][1].prompt_id] if plans[i][0] else [])
+                          + [_response_id(plans[i][1])])
     return _write(store, plans, was_list, _responses_together,
-                  lambda b, plan, where: b.add(prompts=plan[0], responses=[plan[1]], where=where))
+                  lambda b, plan, where: b.add(prompts=plan[0], responses=[plan[1]], where=where), ahead)
 
 
-def _write(store: Store, plans: list, was_list: bool, together, one) -> Written:
+def _response_id(r: Response) -> str:
+    return r.id or response_row(r, None)["id"]
+
+
+def _refers_ahead(refs: list[list[str]], defines) -> bool:
+    """Whether item i names an id (`response_ids`, `prompt_id`, `parent_id`) that only a later
+    item of the list stores. Written an item at a time such a list is refused (404), as it
+    always was; written together it would go in, so it is written an item at a time. Ids of
+    inline rows are derived only when some item names an id (inline-only lists name none)."""
+    if not any(refs):
+        return False
+    first: dict[str, int] = {}
+    for i in range(len(refs)):
+        for x in defines(i):
+            first.setdefault(x, i)
+    return any(first.get(x, -1) > i for i, xs in enumerate(refs) for x in xs)
+
+
+def _write(store: Store, plans: list, was_list: bool, together, one, ahead: bool) -> Written:
     """All items in three statements a table (`together`); if the store refuses the request
     (a conflict, a missing id), it is rolled back and written again an item at a time, so the
-    error names the item (`[7]`). Either way one transaction: all of it or nothing."""
-    if len(plans) > 1:
+    error names the item (`[7]`). Either way one transaction: all of it or nothing. A list
+    that refers ahead (`_refers_ahead`) goes an item at a time from the start."""
+    if len(plans) > 1 and not ahead:
         try:
             with store.batch() as b:
                 return together(b, plans)
