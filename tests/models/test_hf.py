@@ -28,6 +28,26 @@ def test_greedy_batched_equals_one_at_a_time(tiny):
         assert c.completion_tokens <= 12 and c.latency_s > 0
 
 
+def test_batch_rows_are_capped_by_memory_and_give_the_same_texts(tiny, monkeypatch):
+    """Long sequences decode fewer rows at a time, so their KV caches fit `batch_memory`; texts do not change."""
+    import heedful.models.decode as decode
+    from heedful.models.hf import HFModel
+    c = tiny.model.config
+    per_token = 2 * c.num_hidden_layers * c.num_key_value_heads * (c.hidden_size // c.num_attention_heads) * 4
+    row = per_token * 100 + 3 * c.vocab_size * 4
+    m = HFModel(tiny.model, tiny.tokenizer, name="capped", batch_size=64, batch_memory=3 * row)
+    assert (m.rows_that_fit(100), m.rows_that_fit(10**6)) == (3, 1)
+    assert HFModel(tiny.model, tiny.tokenizer, name="roomy", batch_size=64).rows_that_fit(100) == 64
+    p = GenParams(max_new_tokens=100 - max(len(tiny.render(q)) for q in PROMPTS))
+    expected = texts(tiny.generate(PROMPTS, p))
+    sizes: list[int] = []
+    real = decode.decode_batch
+    monkeypatch.setattr(decode, "decode_batch", lambda model, tok, ids, *a, **k: (
+        sizes.append(len(ids)), real(model, tok, ids, *a, **k))[1])
+    assert texts(m.generate(PROMPTS, p)) == expected
+    assert sizes == [3, 2]
+
+
 def test_max_new_tokens_gives_length_and_counts(tiny):
     c = tiny.generate(["Hi"], GenParams(max_new_tokens=5))[0][0]
     assert (c.finish_reason, c.completion_tokens) == ("length", 5)

@@ -30,8 +30,9 @@ def generate(
         "Seed (default: a random one, printed). Re-running with the same seed skips stored samples."))] = None,
     stop: Annotated[list[str] | None, typer.Option("--stop", help="Stop string (repeatable).")] = None,
     limit: Annotated[int | None, typer.Option("--limit", min=1, help="At most this many prompts.")] = None,
-    batch_size: Annotated[int, typer.Option("--batch-size", min=1, help=(
-        "Sequences decoded together (local models) or requests in flight (endpoints)."))] = 32,
+    batch_size: Annotated[int | None, typer.Option("--batch-size", min=1, help=(
+        "Sequences decoded together (local models; default up to 128 as memory allows) "
+        "or requests in flight (endpoints; default 8)."))] = None,
     cache: Annotated[bool, typer.Option("--cache/--no-cache", help=(
         "Reuse seeded/greedy completions from the completion cache ($HEEDFUL_CACHE/completions.db)."))] = True,
     db: DbOption = None,
@@ -65,11 +66,11 @@ def generate(
         _print(summary)
 
 
-def _model(get_model, spec: str, batch_size: int, cache: bool):
+def _model(get_model, spec: str, batch_size: int | None, cache: bool):
     m = get_model(spec)
-    if hasattr(m, "batch_size"):
+    if batch_size and hasattr(m, "batch_size"):
         m.batch_size = batch_size
-    if hasattr(m, "concurrency"):
+    if batch_size and hasattr(m, "concurrency"):
         m.concurrency = batch_size
     if cache and not spec.startswith("fake"):
         from heedful.models.cache import CachedModel
@@ -77,9 +78,10 @@ def _model(get_model, spec: str, batch_size: int, cache: bool):
     return m
 
 
-def _chunk(model, batch_size: int, n: int) -> int:
+def _chunk(model, batch_size: int | None, n: int) -> int:
     """Prompts per call: a few decode batches' worth, so progress moves and a crash loses little."""
-    return max(1, 4 * batch_size // n)
+    rows = batch_size or getattr(model, "batch_size", None) or getattr(model, "concurrency", 8)
+    return max(1, 4 * rows // n)
 
 
 def _print(s) -> None:
