@@ -1,7 +1,7 @@
 """Judged pairs/s with batched judge calls against a per-item judge loop, with identical verdicts.
 
-    .venv/bin/python bench/judge.py                      # 32 pairs, batch 16, logprob and text judges
-    .venv/bin/python bench/judge.py --quick --json out.json   # 16 pairs (8 for the text judge)
+    .venv/bin/python bench/judge.py                      # 32 pairs (64 for the text judge), batch 64
+    .venv/bin/python bench/judge.py --quick --json out.json   # 16 pairs (32 for the text judge)
     .venv/bin/python bench/judge.py --skip-text          # only the log-probability judge
 
 The peer is how AlpacaEval calls a judge: one model call per pair, each
@@ -168,15 +168,15 @@ def cached_rerun(model, tasks, batch_size: int, t_peer_per_pair: float, rows: li
 
 def main(argv: list[str] | None = None) -> list[dict]:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    add_protocol_args(ap, "16 pairs (8 for the text judge) instead of 32")
+    add_protocol_args(ap, "16 pairs (32 for the text judge) instead of 32 (64)")
     ap.add_argument("--pairs", type=int, default=None, help="pairs for the logprob judges (default 32, quick 16)")
-    ap.add_argument("--text-pairs", type=int, default=None, help="pairs for the text judge (default 32, quick 8)")
-    ap.add_argument("--batch-size", type=int, default=16)
+    ap.add_argument("--text-pairs", type=int, default=None, help="pairs for the text judge (default 64, quick 32)")
+    ap.add_argument("--batch-size", type=int, default=64)
     ap.add_argument("--skip-text", action="store_true", help="measure only the logprob judge")
     ap.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
     a = ap.parse_args(argv)
     pairs = a.pairs or (16 if a.quick else 32)
-    text_pairs = a.text_pairs or (8 if a.quick else 32)
+    text_pairs = a.text_pairs or (32 if a.quick else 64)
     import torch
     if a.threads:
         torch.set_num_threads(a.threads)

@@ -77,9 +77,18 @@ def test_without_sharing_every_sequence_is_computed_whole(tiny, monkeypatch):
 def test_a_prompts_completions_stay_in_one_pass(tiny):
     m = model(tiny, True, batch_size=8)  # two distinct prompts a pass
     pairs = [(m.render(p), [i]) for i in (5, 6, 7) for p in PROMPTS[:3]]
-    chunks = m._score_chunks(pairs)
+    chunks = m._score_chunks(pairs, m.score_rows(1))
     assert [len({tuple(pairs[i][0]) for i in c}) for c in chunks] == [2, 1]
     assert sorted(i for c in chunks for i in c) == list(range(len(pairs)))
+
+
+def test_scoring_passes_hold_fewer_rows_when_their_logits_would_pass_the_memory_budget(tiny):
+    from heedful.models.hf import HFModel
+    row = 2 * 101 * tiny.model.config.vocab_size * 4  # one row's logits for a 100-token completion
+    m = HFModel(tiny.model, tiny.tokenizer, name="t", batch_size=64, batch_memory=3 * row)
+    assert (m.score_rows(100), m.score_rows(1), m.score_rows(10_000)) == (3, 16, 1)
+    prompts, comps = PROMPTS * 3, [" Yes" * 20, " No" * 30, " Maybe"] * len(PROMPTS)
+    assert m.logprobs(prompts, comps) == pytest.approx(model(tiny, True).logprobs(prompts, comps), abs=1e-4)
 
 
 def test_rests_of_very_different_lengths_run_in_separate_passes_with_the_same_scores(tiny, monkeypatch):

@@ -32,7 +32,7 @@ def annotate(
         "Model spec for the judge, overriding its config (e.g. smollm2, openai:MODEL@URL)."))] = None,
     pairs: Annotated[str, typer.Option("--pairs", help="Pairs per prompt: adjacent or all.")] = "adjacent",
     max_pairs: Annotated[int, typer.Option("--max-pairs", min=1, help="At most this many pairs per prompt.")] = 10,
-    batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Prompts per model call.")] = 16,
+    batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Prompts per model call.")] = 64,
     judges_dir: JudgesDirOption = None,
     db: DbOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,

@@ -211,26 +211,27 @@ class HFModel:
         from heedful.models.decode import score_batch, score_shared
         pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
         scores = [0.0] * len(pairs)
+        step = self.score_rows(max((len(c) for _, c in pairs), default=0))
         with torch.inference_mode():
-            for idx in self._score_chunks(pairs):
+            for idx in self._score_chunks(pairs, step):
                 part = [pairs[i] for i in idx]
-                got = (score_shared(self.model, part, pad, max_rows=self._score_step) if self.share_prefix
+                got = (score_shared(self.model, part, pad, max_rows=step) if self.share_prefix
                        else score_batch(self.model, part, pad))
                 for i, v in zip(idx, got):
                     scores[i] = v
         return scores
 
-    @property
-    def _score_step(self) -> int:
-        return max(1, min(self.batch_size, 32) // 4)  # each row holds K × vocab logits: 8 rows at most
+    def score_rows(self, completion_tokens: int) -> int:
+        """Rows a scoring pass holds: `batch_size // 4`, fewer when their K × vocab logits would pass `batch_memory`."""
+        per_row = 2 * (completion_tokens + 1) * self.model.config.vocab_size * 4  # logits and their float copy
+        return max(1, min(self.batch_size // 4, self.batch_memory // per_row))
 
-    def _score_chunks(self, pairs) -> list[list[int]]:
-        """Indices by similar length (less padding), `batch_size // 4` rows a pass (each holds K × vocab logits).
+    def _score_chunks(self, pairs, step: int) -> list[list[int]]:
+        """Indices by similar length (less padding), `step` rows a pass.
 
         With `share_prefix` a row is a distinct prompt, so the completions of one
         prompt sort next to each other and always share a pass.
         """
-        step = self._score_step
         if not self.share_prefix:
             order = sorted(range(len(pairs)), key=lambda i: len(pairs[i][0]) + len(pairs[i][1]))
             return [order[s:s + step] for s in range(0, len(order), step)]

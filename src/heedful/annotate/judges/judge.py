@@ -102,7 +102,7 @@ def instruction_text(prompt: Prompt) -> str:
 class Judge:
     """A loaded judge config bound to a model."""
 
-    def __init__(self, config: JudgeConfig, model: Model, *, batch_size: int = 16):
+    def __init__(self, config: JudgeConfig, model: Model, *, batch_size: int = 64):
         self.config = config
         self.model = model
         self.batch_size = max(1, batch_size)
