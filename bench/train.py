@@ -1,13 +1,13 @@
 """DPO LoRA throughput: heedful's training path against TRL's DPOTrainer used directly, same run.
 
 Both contenders train the embedded SmolLM2-135M (float32, LoRA r16 on all
-linear layers, gradient checkpointing, batch 2 pairs, same seed, same pairs,
-same number of epochs), each in a fresh process so its peak RSS is its own:
+linear layers, 2 pairs an optimiser step, same seed, same pairs, same number
+of epochs), each in a fresh process so its peak RSS is its own:
 
 | row | what runs |
 |---|---|
-| `TRL DPOTrainer` | `trl.DPOTrainer` with TRL's defaults except bf16=False (no bf16 emulation on CPUs without it): the reference log-probs come from an adapter-disabled forward pass at every step. |
-| `heedful (cold cache)` | `heedful.learn.train.train("dpo", ...)`: reference log-probs computed once before training and written to the cache; the LM head scores completion positions only (TRL does that on CUDA only, on a CPU it scores prompt and padding too); one model hash, not two. |
+| `TRL DPOTrainer` | `trl.DPOTrainer` with TRL's defaults except bf16=False (no bf16 emulation on CPUs without it): gradient checkpointing on, both pairs in one pass, the reference log-probs from an adapter-disabled forward pass at every step. |
+| `heedful (cold cache)` | `heedful.learn.train.train("dpo", ...)` with its defaults: reference log-probs computed once before training and written to the cache; the LM head scores completion positions only (TRL does that on CUDA only, on a CPU it scores prompt and padding too); one pair a pass, two passes a step, so nothing is padded past a pair's longer sequence and the activations fit without checkpointing (hardware.micro_batches); one model hash, not two. |
 | `heedful (warm cache)` | the same call again (`--warm`): the cache from the previous run is read, no reference forward at all (a second method, epoch budget or loop round on the same pairs). |
 
 The clock of each contender runs from loading the model to the saved output,
@@ -135,7 +135,7 @@ def worker_heedful(args) -> dict:
     from heedful.learn.train import DPOConfig, train
     t0 = time.perf_counter()
     cfg = DPOConfig(per_device_train_batch_size=2, num_train_epochs=args.epochs, max_length=args.max_length,
-                    learning_rate=1e-4, precision="fp32", gradient_checkpointing=True, seed=args.seed,
+                    learning_rate=1e-4, precision="fp32", seed=args.seed,
                     save_steps=0, lora_r=16, lora_alpha=32)
     res = train("dpo", args.data, args.model, args.out, cfg, say=lambda s: None)
     cache = res.metrics["ref_cache"]

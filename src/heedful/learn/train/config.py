@@ -44,13 +44,18 @@ class TrainConfig:
     max_grad_norm: float = _f(1.0, "Gradient clipping norm.")
     max_length: int = _f(1024, "Token budget per sequence (prompt + completion).")
     precision: str = _f("auto", "auto (bf16 only where the hardware has it natively) | bf16 | fp32.")
-    gradient_checkpointing: bool | None = _f(None, "Recompute activations to save memory (default: on for models >= 50M parameters).")
+    micro_batch_size: int | None = _f(None, "Examples per forward pass; a step accumulates per_device_train_batch_size "
+                                      "of them (default: 1 on a CPU for methods that allow it, else the whole batch).")
+    gradient_checkpointing: bool | None = _f(None, "Recompute activations to save memory (default: on when a "
+                                             "micro-batch's activations at max_length would pass 1 GiB).")
     seed: int = _f(0, "Seed for initialisation, data order and sampling.")
     logging_steps: int = _f(1, "Log loss every N steps.")
     save_steps: int = _f(50, "Write a resumable checkpoint every N steps (0: none).")
     save_total_limit: int = _f(2, "Keep at most this many checkpoints.")
 
     method = "base"  # class attribute, set per subclass
+    sequences_per_example = 1  # sequences one example puts through the model (a DPO pair: 2)
+    splits_batches = False  # whether a batch may run as micro-batches of one example (hardware.micro_batches)
 
     # --- construction -------------------------------------------------------------------
     @classmethod
@@ -93,6 +98,10 @@ class TrainConfig:
             raise InvalidInput("learning_rate and num_train_epochs must be positive")
         if self.save_steps < 0:
             raise InvalidInput(f"save_steps must be >= 0, got {self.save_steps}")
+        micro = self.micro_batch_size
+        if micro is not None and (micro <= 0 or self.per_device_train_batch_size % micro):
+            raise InvalidInput(f"micro_batch_size must divide per_device_train_batch_size "
+                               f"({self.per_device_train_batch_size}), got {micro}")
         if self.precision not in ("auto", "bf16", "fp32"):
             raise InvalidInput(f"precision must be auto, bf16 or fp32, got {self.precision!r}")
 
@@ -104,12 +113,13 @@ class TrainConfig:
         """Method-specific TRL config fields (overridden per method)."""
         return {}
 
-    def trl_kwargs(self, output_dir: str, bf16: bool, use_cpu: bool, checkpointing: bool) -> dict:
+    def trl_kwargs(self, output_dir: str, bf16: bool, use_cpu: bool, checkpointing: bool,
+                   batches: tuple[int, int] | None = None) -> dict:
+        micro, accumulation = batches or (self.per_device_train_batch_size, self.gradient_accumulation_steps)
         return {
             "output_dir": output_dir, "learning_rate": self.learning_rate,
             "num_train_epochs": self.num_train_epochs, "max_steps": self.max_steps,
-            "per_device_train_batch_size": self.per_device_train_batch_size,
-            "gradient_accumulation_steps": self.gradient_accumulation_steps,
+            "per_device_train_batch_size": micro, "gradient_accumulation_steps": accumulation,
             "lr_scheduler_type": self.lr_scheduler_type, "warmup_steps": self.warmup_steps,
             "weight_decay": self.weight_decay, "max_grad_norm": self.max_grad_norm,
             "bf16": bf16, "fp16": False, "use_cpu": use_cpu,

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 BF16_CPU_FLAGS = frozenset({"avx512_bf16", "amx_bf16", "bf16"})
-CHECKPOINTING_MIN_PARAMS = 50_000_000  # below this, activations are small and recomputation is pure cost
+ACTIVATION_BUDGET = 1 << 30  # bytes of activations a micro-batch may keep before checkpointing pays
 
 
 def cpu_flags(cpuinfo: str | None = None) -> set[str]:
@@ -67,6 +67,28 @@ def detect(precision: str = "auto", flags: set[str] | None = None, cuda: bool | 
     return Hardware(device, ok, why)
 
 
-def want_checkpointing(setting: bool | None, n_params: int) -> bool:
-    """Gradient checkpointing: as asked, else on for models big enough for activations to matter."""
-    return setting if setting is not None else n_params >= CHECKPOINTING_MIN_PARAMS
+def micro_batches(cfg, device: str) -> tuple[int, int]:
+    """(examples per forward pass, passes accumulated per optimiser step), the same examples per step.
+
+    On a CPU a pass of one example pads nothing (a DPO pair's chosen and
+    rejected are padded to the longer of the two only), and its activations are
+    small enough to keep: measured at SmolLM2-135M, 2 pairs × ~256 tokens, a
+    step of one pass of 2 pairs with checkpointing took 34.7 s a epoch of 8
+    pairs, two passes of 1 pair without it 25.5 s, at 3.2 GB peak RSS
+    (TRL's DPOTrainer: 3.4 GB). A GPU keeps the whole batch in one pass.
+    """
+    per, acc = cfg.per_device_train_batch_size, cfg.gradient_accumulation_steps
+    micro = cfg.micro_batch_size or (1 if device == "cpu" and cfg.splits_batches else per)
+    return micro, acc * (per // micro)
+
+
+def activation_bytes(model_config, sequences: int, length: int, bytes_per_value: int = 4) -> int:
+    """What backward keeps of one pass, about: per token and layer, ~9 hidden-size and 4 MLP-size vectors."""
+    c = model_config
+    per_token_layer = 9 * c.hidden_size + 4 * getattr(c, "intermediate_size", 4 * c.hidden_size)
+    return sequences * length * c.num_hidden_layers * per_token_layer * bytes_per_value
+
+
+def want_checkpointing(setting: bool | None, activations: int) -> bool:
+    """Gradient checkpointing: as asked, else on when a pass would keep more than ACTIVATION_BUDGET."""
+    return setting if setting is not None else activations > ACTIVATION_BUDGET

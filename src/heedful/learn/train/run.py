@@ -32,6 +32,7 @@ class Job:
     output_dir: Path
     hw: hardware.Hardware
     checkpointing: bool
+    batches: tuple[int, int]  # (examples per pass, passes per step): hardware.micro_batches
     ref_cache_dir: Path
     callbacks: list = field(default_factory=list)
     metrics: dict = field(default_factory=dict)
@@ -40,7 +41,7 @@ class Job:
 
     def trl_kwargs(self) -> dict:
         return self.config.trl_kwargs(str(self.output_dir), self.hw.bf16, self.hw.device == "cpu",
-                                      self.checkpointing)
+                                      self.checkpointing, self.batches)
 
     def peft_config(self, task_type: str):
         return None if self.config.full else self.config.lora(task_type)
@@ -159,10 +160,14 @@ def _train(spec, cfg: TrainConfig, train_ds, base: Path, out: Path, ckpt: str | 
     tok = loading.load_tokenizer(base)
     model = loading.load_model(base, spec.model_kind, tok.pad_token_id)
     n_params = sum(p.numel() for p in model.parameters())
-    job = Job(cfg, model, tok, train_ds, out, hw, hardware.want_checkpointing(cfg.gradient_checkpointing, n_params),
-              loading.cache_dir() / "ref-logps", callbacks=[LogCallback(say), *callbacks], say=say)
+    batches = hardware.micro_batches(cfg, hw.device)
+    kept = hardware.activation_bytes(model.config, batches[0] * cfg.sequences_per_example, cfg.max_length,
+                                     2 if hw.bf16 else 4)
+    job = Job(cfg, model, tok, train_ds, out, hw, hardware.want_checkpointing(cfg.gradient_checkpointing, kept),
+              batches, loading.cache_dir() / "ref-logps", callbacks=[LogCallback(say), *callbacks], say=say)
     (say if is_main_process() else (lambda _: None))(f"{spec.name}: {len(train_ds)} rows, {n_params / 1e6:.1f}M parameters, "
         f"{'full' if cfg.full else f'LoRA r={cfg.lora_r}'}, {'bf16' if hw.bf16 else 'fp32'} ({hw.reason}), "
+        f"{batches[0]} example(s) a pass × {batches[1]} a step, "
         f"gradient checkpointing {'on' if job.checkpointing else 'off'}")
     t0 = time.perf_counter()
     trainer = spec.build(job)
@@ -194,6 +199,7 @@ def _metrics(trainer, output, job: Job, hw, setup_s: float, n_params: int) -> di
          "n_params": n_params, "world_size": trainer.args.world_size,
          "distributed": str(trainer.accelerator.distributed_type), "backend": trainer.accelerator.state.backend,
          "hardware": hw.as_dict(), "gradient_checkpointing": job.checkpointing,
+         "micro_batch_size": job.batches[0], "gradient_accumulation_steps": job.batches[1],
          **job.metrics}
     if hasattr(trainer, "ref_cache_hits"):
         m["ref_cache"] = {"hits": trainer.ref_cache_hits, "misses": trainer.ref_cache_misses,
