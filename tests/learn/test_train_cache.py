@@ -65,6 +65,8 @@ def test_micro_batches_and_the_activations_they_keep():
     from heedful.learn.train import SFTConfig
     from heedful.learn.train.hardware import activation_bytes, micro_batches
     assert micro_batches(DPOConfig(per_device_train_batch_size=4, gradient_accumulation_steps=3), "cpu") == (1, 12)
+    assert micro_batches(DPOConfig(per_device_train_batch_size=4, max_length=256), "cpu") == (2, 2)  # 1024 tokens
+    assert micro_batches(DPOConfig(per_device_train_batch_size=6, max_length=160), "cpu") == (3, 2)
     assert micro_batches(DPOConfig(per_device_train_batch_size=4), "cuda") == (4, 1)
     assert micro_batches(DPOConfig(per_device_train_batch_size=4, micro_batch_size=2), "cpu") == (2, 2)
     assert micro_batches(SFTConfig(per_device_train_batch_size=4), "cpu") == (4, 1)  # SFT keeps its batches

@@ -45,7 +45,7 @@ class TrainConfig:
     max_length: int = _f(1024, "Token budget per sequence (prompt + completion).")
     precision: str = _f("auto", "auto (bf16 only where the hardware has it natively) | bf16 | fp32.")
     micro_batch_size: int | None = _f(None, "Examples per forward pass; a step accumulates per_device_train_batch_size "
-                                      "of them (default: 1 on a CPU for methods that allow it, else the whole batch).")
+                                      "of them (default on a CPU, for DPO: passes of at most 1024 tokens at max_length; else the whole batch).")
     gradient_checkpointing: bool | None = _f(None, "Recompute activations to save memory (default: on when a "
                                              "micro-batch's activations at max_length would pass 1 GiB).")
     seed: int = _f(0, "Seed for initialisation, data order and sampling.")

@@ -14,6 +14,7 @@ from pathlib import Path
 
 BF16_CPU_FLAGS = frozenset({"avx512_bf16", "amx_bf16", "bf16"})
 ACTIVATION_BUDGET = 1 << 30  # bytes of activations a micro-batch may keep before checkpointing pays
+TOKENS_PER_PASS = 1024  # on a CPU, enough rows for full-rate matmuls; a longer pass only pads and keeps more
 
 
 def cpu_flags(cpuinfo: str | None = None) -> set[str]:
@@ -70,15 +71,21 @@ def detect(precision: str = "auto", flags: set[str] | None = None, cuda: bool | 
 def micro_batches(cfg, device: str) -> tuple[int, int]:
     """(examples per forward pass, passes accumulated per optimiser step), the same examples per step.
 
-    On a CPU a pass of one example pads nothing (a DPO pair's chosen and
-    rejected are padded to the longer of the two only), and its activations are
-    small enough to keep: measured at SmolLM2-135M, 2 pairs × ~256 tokens, a
-    step of one pass of 2 pairs with checkpointing took 34.7 s a epoch of 8
-    pairs, two passes of 1 pair without it 25.5 s, at 3.2 GB peak RSS
-    (TRL's DPOTrainer: 3.4 GB). A GPU keeps the whole batch in one pass.
+    On a CPU a batch runs as the largest passes of at most TOKENS_PER_PASS
+    tokens (at max_length): a smaller pass pads less (a DPO pair's chosen and
+    rejected only to the longer of the two) and keeps fewer activations, so
+    checkpointing can stay off. Measured at SmolLM2-135M, an epoch of 8 pairs
+    of ~256 tokens: one checkpointed pass of 2 pairs a step 34.7 s, two passes of
+    1 pair without checkpointing 25.5 s at 3.2 GB peak RSS (TRL's DPOTrainer:
+    3.4 GB). Pairs of ~100 tokens (max_length 160), 4 a step, no checkpointing:
+    passes of 4 pairs 33.8–34.4 s, of 2 pairs 30.9–34.7 s, of 1 pair 36.4–40.5 s.
+    A GPU keeps the whole batch in one pass.
     """
     per, acc = cfg.per_device_train_batch_size, cfg.gradient_accumulation_steps
-    micro = cfg.micro_batch_size or (1 if device == "cpu" and cfg.splits_batches else per)
+    micro = cfg.micro_batch_size or per
+    if not cfg.micro_batch_size and device == "cpu" and cfg.splits_batches:
+        tokens = cfg.sequences_per_example * cfg.max_length
+        micro = max((d for d in range(1, per + 1) if per % d == 0 and d * tokens <= TOKENS_PER_PASS), default=1)
     return micro, acc * (per // micro)
 
 
