@@ -55,7 +55,7 @@ class TrainConfig:
 
     method = "base"  # class attribute, set per subclass
     sequences_per_example = 1  # sequences one example puts through the model (a DPO pair: 2)
-    splits_batches = False  # whether a batch may run as micro-batches of one example (hardware.micro_batches)
+    splits_batches = False  # whether a CPU may run a batch as smaller passes (hardware.micro_batches)
 
     # --- construction -------------------------------------------------------------------
     @classmethod

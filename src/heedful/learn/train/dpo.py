@@ -12,9 +12,10 @@ LM head and its log-softmax run on completion positions only (lmhead.py), not
 on the prompt and padding as TRL does off CUDA. On a CPU a batch runs as
 passes of at most 1024 tokens (hardware.micro_batches): long pairs go one a
 pass, so nothing is padded past a pair's longer sequence, and one pair's
-activations are small enough to keep, so no layer is recomputed. At SmolLM2-135M, 2 pairs × ~256 tokens, that took
-25.5 s an epoch of 8 pairs against 34.7 s for one checkpointed pass of 2 pairs,
-at 3.2 GB peak RSS against TRL's 3.4 GB.
+activations are small enough to keep, so no layer is recomputed. At
+SmolLM2-135M, 2 pairs × ~256 tokens, that took 25.5 s an epoch of 8 pairs
+against 34.7 s for one checkpointed pass of 2 pairs, at 3.2 GB peak RSS
+against TRL's 3.4 GB.
 """
 
 from __future__ import annotations
