@@ -236,10 +236,10 @@ def test_critique_and_constitution():
 
 def test_swap_is_seeded_and_reversible():
     items = pair_items(200)
-    orders = [shown_order(7, it.key) for it in items]
-    assert orders == [shown_order(7, it.key) for it in items]  # deterministic
+    orders = [shown_order(7, it.content_key) for it in items]
+    assert orders == [shown_order(7, it.content_key) for it in items]  # deterministic
     assert 60 < sum(o == (1, 0) for o in orders) < 140  # both orders occur
-    assert orders != [shown_order(8, it.key) for it in items]  # the seed matters
+    assert orders != [shown_order(8, it.content_key) for it in items]  # the seed matters
     for order in ((0, 1), (1, 0)):
         for choice in ("a", "b", "tie"):
             shown_back = "tie" if choice == "tie" else "ab"[order.index("ab".index(choice))]
@@ -251,7 +251,7 @@ def test_judge_always_answering_a_follows_the_seeded_order():
     items = pair_items(50)
     rows = judge.run(judge.tasks(items, seed=11))
     for item, row in zip(items, rows):
-        want = "a" if shown_order(11, item.key) == (0, 1) else "b"
+        want = "a" if shown_order(11, item.content_key) == (0, 1) else "b"
         assert row["value"]["choice"] == want
         assert row["meta"]["shown_order"] == ("ab" if want == "a" else "ba")
     # the shown text really is swapped: output (a) in the prompt is the canonical b when "ba"

@@ -7,10 +7,12 @@ import textwrap
 
 import pytest
 
+from heedful.annotate.judges import Item
 from heedful.annotate.registry import Resolver
 from heedful.annotate.simulated import agreement, fleiss_kappa
 from heedful.errors import InvalidInput, UnknownName
 from heedful.models import FakeModel
+from heedful.schema import Prompt, Response
 from tests.annotate.test_judges import pair_items, single_items
 
 
@@ -40,6 +42,23 @@ def test_flip_rate_is_near_the_configured_one(tmp_path):
     assert [r["value"] for r in again] == [r["value"] for r in rows]  # seeded: reproducible
     other = pool.run(pool.tasks(pair_items(2000), seed=6))
     assert [r["value"] for r in other] != [r["value"] for r in rows]
+
+
+def test_noise_and_swaps_follow_the_texts_not_the_ids(tmp_path):
+    """A recipe run twice stores the same texts under new ids: it must get the same votes."""
+    pool_dir(tmp_path, """\
+        - {persona: noisy, base: pairwise, flip_rate: 0.4}
+        - {persona: fickle, base: pairwise, flip_rate: 0.4}
+        """)
+    pool = resolver(tmp_path).pool("mypool")
+    items = pair_items(150)
+    renamed = [Item(Prompt(id="p9", text=it.prompt.text),
+                    tuple(Response(id=f"other-{r.id}", prompt_id="p9", text=r.text) for r in it.responses))
+               for it in items]
+    rows, again = (pool.run(pool.tasks(its, seed=3)) for its in (items, renamed))
+    assert [r["id"] for r in rows] != [r["id"] for r in again]  # new ids, new rows
+    assert [(r["value"], r["meta"]) for r in rows] == [(r["value"], r["meta"]) for r in again]
+    assert 80 < sum(r["provenance"]["extra"]["flip_applied"] for r in rows) < 160  # noise was applied
 
 
 def test_default_pool_personas(tmp_path):

@@ -16,8 +16,11 @@ here is data (YAML): members, each a persona over a base annotator with
   with that probability.
 
 The base annotator runs once per item however many members share it; every
-member's noise is drawn from its own seeded stream, so a run is reproducible
-and a re-run with the same seed writes identical values. The pool reports
+member's noise is drawn from its own seeded stream, keyed on what the member
+is shown (prompt, texts in the shown order, aspect, principle) and not on
+ids, so a re-run with the same seed writes identical values, in the same store
+or in a new one: a recipe run twice builds the same pairs. A member shown the
+same texts twice answers the same way both times. The pool reports
 inter-annotator agreement (percent agreement and Fleiss' kappa).
 """
 
@@ -144,7 +147,10 @@ class Pool:
 
 
 def member_rng(pool: str, member: MemberSpec, task: Task) -> random.Random:
-    return random.Random(int(digest({"pool": pool, "persona": member.persona, "task": task.id, "seed": task.seed}), 16))
+    item = task.item
+    shown = [item.prompt.content_hash(), *(item.responses[i].text for i in task.order)]
+    return random.Random(int(digest({"pool": pool, "persona": member.persona, "shown": shown, "aspect": task.aspect,
+                                     "principle": task.principle, "seed": task.seed}), 16))
 
 
 def noisy(kind: str, value: dict, m: MemberSpec, task: Task, pool: str) -> tuple[dict, dict]:

@@ -6,7 +6,9 @@ tasks, swaps, consistency, rows — is shared.
 
 Position bias is handled here once, not inside each judge's template: a pair
 (a, b) is shown as (a, b) or (b, a) by a deterministic function of the seed
-and the pair's ids (`shown_order`), and the verdict is mapped back to the
+and what the pair shows (`shown_order` on `Item.content_key`: the prompt and the
+two texts, not their ids, so the same texts get the same order in any store
+and any run of a recipe), and the verdict is mapped back to the
 canonical order (`to_canonical`). With `both_orders` both orders are judged
 and each row records whether the two verdicts agree (`meta.consistent`).
 
@@ -44,6 +46,11 @@ class Item:
     def key(self) -> tuple[str, ...]:
         return tuple(r.id for r in self.responses)
 
+    @property
+    def content_key(self) -> tuple[str, ...]:
+        """What a judge is shown (prompt, then the texts in canonical order): ids change between stores."""
+        return (self.prompt.content_hash(), *(r.text for r in self.responses))
+
 
 @dataclass(frozen=True)
 class Task:
@@ -74,7 +81,7 @@ class Verdict:
 
 
 def shown_order(seed: int, key: Sequence[str]) -> tuple[int, int]:
-    """(0, 1) or (1, 0), a deterministic coin flip on (seed, ids): reproducible and unbiased."""
+    """(0, 1) or (1, 0), a deterministic coin flip on (seed, key): reproducible and unbiased."""
     h = hashlib.sha256("\x1f".join([str(seed), *key]).encode("utf-8", "surrogatepass")).digest()
     return BA if h[0] & 1 else AB
 
@@ -138,7 +145,7 @@ class Judge:
             if self.arity == 1:
                 orders = [(0,)]
             else:
-                first = shown_order(seed, item.key)
+                first = shown_order(seed, item.content_key)
                 orders = [first, first[::-1]] if both_orders else [first]
             for extra in self._variants():
                 out += [self._task(item, order, seed, **extra) for order in orders]
