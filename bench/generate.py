@@ -8,7 +8,7 @@ Contenders, all greedy on the same model object (SmolLM2-135M, float32):
 
   transformers generate, 1 prompt at a time   the peer: `model.generate` per prompt
   heedful, 1 prompt at a time                 heedful's decode loop with batch 1 (same work as the peer)
-  transformers generate, batched              `model.generate` on left-padded batches
+  transformers generate, batched              `model.generate` on left-padded batches, stock torch
   heedful, batched                            `HFModel.generate` (sorted by length, finished rows dropped;
                                               128 rows, its default: the most that pays on 2 cores)
   heedful, batched, n=4 sampled               4 samples per prompt, temperature 0.7, one prefill each
@@ -91,7 +91,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
     import torch
     if a.threads:
         torch.set_num_threads(a.threads)
-    from heedful.models import GenParams, get_model
+    from heedful.models import GenParams, get_model, onednn
     info = machine(with_rates=True)
     print(machine_line(info), f"· load average {os.getloadavg()[0]:.1f}",
           f"· torch threads {torch.get_num_threads()}", flush=True)
@@ -109,9 +109,13 @@ def main(argv: list[str] | None = None) -> list[dict]:
 
     def hf(batch, bs):
         texts, tokens = [], 0
-        for i in range(0, len(batch), bs):
-            texts += hf_generate(m, batch[i:i + bs], a.max_new_tokens)
-            tokens += hf_generate.tokens
+        onednn.unroute(m.model)  # the peer as transformers runs it: torch's own linear layers
+        try:
+            for i in range(0, len(batch), bs):
+                texts += hf_generate(m, batch[i:i + bs], a.max_new_tokens)
+                tokens += hf_generate.tokens
+        finally:
+            onednn.route(m.model)
         return texts, tokens
 
     peer = run("transformers generate, 1 prompt at a time", lambda: hf(few, 1), res)

@@ -6,7 +6,7 @@
 
 Each `bench/*.py` (not `_*.py`, not this file) runs as its own process with
 `--quick --json FILE` (the protocol in bench/_runner.py). Beside the figures
-the table gives the machine's measured float32 matmul rate (torch, 4096²) and
+the table gives the machine's measured float32 matmul rates (torch, 4096², MKL and oneDNN) and
 memory copy bandwidth, so figures from different machines can be put in
 context. The table and the machine go to bench/RESULTS.md, with the date; a
 script that fails or writes no figures is listed with its exit status and the
@@ -41,21 +41,38 @@ def scripts(only: list[str]) -> list[Path]:
     return [by_name[n.removesuffix(".py")] for n in only]
 
 
-def torch_matmul_gflops(n: int = 4096, repeat: int = 3) -> float | None:
-    """Best-of-`repeat` float32 n×n matmul in GFLOP/s with torch (all its threads); None without torch."""
+def torch_matmul_gflops(n: int = 4096, repeat: int = 3, kernel: str = "mkl") -> float | None:
+    """Best-of-`repeat` float32 n×n product in GFLOP/s with torch (all its threads); None without torch.
+
+    `kernel` "mkl" is `a @ b` (MKL's sgemm on a CPU), "onednn" the oneDNN linear
+    heedful's model layers run on (models/onednn.py); None where torch has no oneDNN.
+    """
     try:
         import torch
     except ImportError:
         return None
     a, b = torch.randn(n, n), torch.randn(n, n)
-    a @ b
-    best = min(c.timed(lambda: a @ b)[1] for _ in range(repeat))
+    fn = lambda: a @ b  # noqa: E731
+    if kernel == "onednn":
+        if not hasattr(torch.ops.mkldnn, "_linear_pointwise"):
+            return None
+        fn = lambda: torch.ops.mkldnn._linear_pointwise(a, b, None, "none", [], "")  # noqa: E731
+    fn()
+    best = min(c.timed(fn)[1] for _ in range(repeat))
     return 2 * n**3 / best / 1e9
+
+
+def onednn_note(info: dict) -> str:
+    rate = info.get("matmul_f32_onednn_gflops")
+    return f" and {rate} GFLOP/s through oneDNN (what heedful's model layers use)" if rate else ""
 
 
 def context() -> dict:
     info = c.machine()
     info["matmul_f32_gflops"] = round(torch_matmul_gflops() or c.matmul_gflops(4096, 3), 1)
+    onednn = torch_matmul_gflops(kernel="onednn")
+    if onednn:
+        info["matmul_f32_onednn_gflops"] = round(onednn, 1)
     info["memory_copy_gbps"] = round(c.memory_gbps(512, 5), 1)
     info["memory_gib"] = round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1)
     return info
@@ -113,7 +130,8 @@ def report(info: dict, results: list[dict], quick: bool) -> str:
         + (" (quick sizes)." if quick else "."), "",
         f"Machine: {info['cores']} cores ({info['cpu']}), {info['memory_gib']} GiB RAM, {info['os']}, "
         f"Python {info['python']}.", "",
-        f"Measured here for context: float32 matmul {info['matmul_f32_gflops']} GFLOP/s (torch, 4096²), "
+        f"Measured here for context: float32 matmul {info['matmul_f32_gflops']} GFLOP/s (torch `a @ b`, 4096²)"
+        f"{onednn_note(info)}, "
         f"memory copy {info['memory_copy_gbps']} GB/s (read + write).", "",
         "A ratio above 1 means heedful beats the peer measured in the same run (whichever direction is "
         "better for the unit). Scripts and what they time: bench/README.md.", "",

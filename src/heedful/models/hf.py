@@ -102,7 +102,9 @@ class HFModel:
     def __init__(self, model, tokenizer, *, name: str, revision: str | None = None,
                  batch_size: int = 128, batch_memory: int = 2 << 30, text_as_chat: bool = True,
                  share_prefix: bool = True):
+        from heedful.models import onednn
         self.model = model.eval()
+        onednn.route(self.model)  # float32 products on the faster CPU GEMM (models/onednn.py)
         self.tokenizer = tokenizer
         self.name, self.revision = name, revision
         self.batch_size, self.batch_memory = max(1, int(batch_size)), batch_memory

@@ -74,11 +74,14 @@ def load_model(folder: Path, kind: str, pad_token_id: int | None):
     """A float32 causal LM, or a one-output sequence classifier (reward model) on the same body."""
     import torch
     from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification
+
+    from heedful.models import onednn
     if kind == "seq_cls":
         model = AutoModelForSequenceClassification.from_pretrained(str(folder), num_labels=1, dtype=torch.float32)
     else:
         model = AutoModelForCausalLM.from_pretrained(str(folder), dtype=torch.float32)
     dequantized(model)
+    onednn.route(model)  # the frozen layers' products on the faster CPU GEMM (models/onednn.py)
     if pad_token_id is not None and model.config.pad_token_id is None:
         model.config.pad_token_id = pad_token_id
     return model
