@@ -94,3 +94,17 @@ def test_switched_off_by_the_environment(monkeypatch):
     monkeypatch.setenv("HEEDFUL_ONEDNN", "0")
     assert not onednn.available()
     assert onednn.route(small_llama()) == 0
+
+
+def test_layers_with_a_bias_forward_and_backward(calls):
+    torch.manual_seed(0)
+    plain = torch.nn.Sequential(torch.nn.Linear(6, 5), torch.nn.GELU(), torch.nn.Linear(5, 3)).requires_grad_(False)
+    routed = copy.deepcopy(plain)
+    assert onednn.route(routed) == 2
+    x = torch.randn(4, 2, 6)
+    xs = [x.clone().requires_grad_(), x.clone().requires_grad_()]
+    for model, xi in zip((plain, routed), xs):
+        model(xi).pow(2).sum().backward()
+    assert len(calls) == 4
+    assert torch.allclose(plain(x), routed(x), atol=1e-6)
+    assert torch.allclose(xs[0].grad, xs[1].grad, atol=1e-6)
