@@ -7,7 +7,8 @@
 Contenders, all greedy on the same model object (SmolLM2-135M, float32):
 
   transformers generate, 1 prompt at a time   the peer: `model.generate` per prompt
-  heedful, 1 prompt at a time                 heedful's decode loop with batch 1 (same work as the peer)
+  heedful, 1 prompt at a time                 heedful's decode loop with batch 1: the peer's work, on
+                                              oneDNN's products (the row's gain is the kernel's)
   transformers generate, batched              `model.generate` on left-padded batches, stock torch
   heedful, batched                            `HFModel.generate` (sorted by length, finished rows dropped;
                                               128 rows, its default: the most that pays on 2 cores)

@@ -108,3 +108,27 @@ def test_layers_with_a_bias_forward_and_backward(calls):
     assert len(calls) == 4
     assert torch.allclose(plain(x), routed(x), atol=1e-6)
     assert torch.allclose(xs[0].grad, xs[1].grad, atol=1e-6)
+
+
+def test_the_transformers_backend_routes_its_model(tiny):
+    routed = [m for m in tiny.model.modules() if "forward" in vars(m)]
+    linears = [m for m in tiny.model.modules() if type(m) is torch.nn.Linear]
+    assert routed == linears and len(linears) == 2 * 7 + 1
+
+
+def test_layers_with_their_own_forward_or_hook_are_left_alone():
+    model = small_llama()
+    own = model.model.layers[0].self_attn.q_proj
+    own.forward = lambda x: x  # e.g. something a user or another library set
+    model.model.layers[1].mlp.up_proj._hf_hook = object()  # accelerate's offloading hook
+    assert onednn.route(model) == 15 - 2
+    assert own.forward(3) == 3
+
+
+def test_a_second_derivative_through_a_frozen_layer_raises_instead_of_being_wrong():
+    layer = torch.nn.Linear(4, 3).requires_grad_(False)
+    onednn.route(torch.nn.Sequential(layer))
+    x = torch.randn(2, 4, requires_grad=True)
+    (g,) = torch.autograd.grad(layer(x).pow(2).sum(), x, create_graph=True)
+    with pytest.raises(RuntimeError):
+        g.sum().backward()

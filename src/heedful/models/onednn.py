@@ -27,6 +27,7 @@ import types
 
 import torch
 import torch.nn.functional as F
+from torch.autograd.function import once_differentiable
 
 
 def available() -> bool:
@@ -49,6 +50,7 @@ class FrozenLinear(torch.autograd.Function):
         return _product(x, weight, bias)
 
     @staticmethod
+    @once_differentiable  # a second derivative through this raises instead of coming out wrong
     def backward(ctx, grad):
         (weight,) = ctx.saved_tensors
         return _product(grad.contiguous(), weight.t(), None), None, None
@@ -75,12 +77,17 @@ def forward(layer: torch.nn.Linear, x: torch.Tensor) -> torch.Tensor:
 
 
 def route(model: torch.nn.Module) -> int:
-    """Point the model's `nn.Linear` layers at oneDNN (when `available()`); returns how many."""
+    """Point the model's `nn.Linear` layers at oneDNN (when `available()`); returns how many.
+
+    Layers that already carry their own forward or an accelerate hook (offloading,
+    device maps) are left alone, as are subclasses (PEFT's, quantised ones).
+    The routing is an attribute of the loaded module: pickling a model drops it.
+    """
     if not available():
         return 0
     n = 0
     for m in model.modules():
-        if type(m) is torch.nn.Linear:  # subclasses (PEFT's, quantised ones) keep their own forward
+        if type(m) is torch.nn.Linear and "forward" not in vars(m) and not hasattr(m, "_hf_hook"):
             m.forward = types.MethodType(forward, m)
             n += 1
     return n
