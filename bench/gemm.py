@@ -45,11 +45,13 @@ def best_seconds(fn, budget: float) -> float:
 def measure(rows: int, out_f: int, in_f: int, budget: float) -> dict:
     import torch
     import torch.nn.functional as F
+
+    from heedful.models import onednn
     torch.manual_seed(0)
     x, w = torch.randn(rows, in_f), torch.randn(out_f, in_f) / in_f**0.5
     exact = x.double() @ w.double().t()
     ops = {"torch": lambda: F.linear(x, w),
-           "onednn": lambda: torch.ops.mkldnn._linear_pointwise(x, w, None, "none", [], "")}
+           "onednn": lambda: onednn.linear(x, w)}
     flop = 2 * rows * out_f * in_f
     out = {}
     for name, fn in ops.items():
@@ -63,7 +65,9 @@ def main(argv: list[str] | None = None) -> list[dict]:
     add_protocol_args(ap, "less time per shape")
     a = ap.parse_args(argv)
     import torch
-    if not (torch.backends.mkldnn.is_available() and hasattr(torch.ops.mkldnn, "_linear_pointwise")):
+
+    from heedful.models import onednn
+    if not onednn.built_in():
         raise SystemExit("this torch build has no oneDNN linear: nothing to compare")
     print(machine_line(machine()), f"· torch threads {torch.get_num_threads()}", flush=True)
     budget = 0.05 if a.quick else 0.3

@@ -54,9 +54,10 @@ def torch_matmul_gflops(n: int = 4096, repeat: int = 3, kernel: str = "mkl") -> 
     a, b = torch.randn(n, n), torch.randn(n, n)
     fn = lambda: a @ b  # noqa: E731
     if kernel == "onednn":
-        if not hasattr(torch.ops.mkldnn, "_linear_pointwise"):
+        from heedful.models import onednn
+        if not onednn.built_in():
             return None
-        fn = lambda: torch.ops.mkldnn._linear_pointwise(a, b, None, "none", [], "")  # noqa: E731
+        fn = lambda: onednn.linear(a, b)  # noqa: E731
     fn()
     best = min(c.timed(fn)[1] for _ in range(repeat))
     return 2 * n**3 / best / 1e9

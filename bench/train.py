@@ -88,14 +88,16 @@ def matmul_rates() -> dict:
     (heedful, models/onednn.py) is measured against what that kernel does here.
     """
     import torch
+
+    from heedful.models import onednn
     out = {}
     for name, (m, k, n) in {"square_2048": (2048, 2048, 2048), "model_shaped": (1024, 576, 1536),
                             "lm_head": (512, 576, 49152)}.items():
         a, b = torch.randn(m, k), torch.randn(k, n)
         bt = b.t().contiguous()
         kernels = {"mkl": lambda: a @ b}
-        if hasattr(torch.ops.mkldnn, "_linear_pointwise"):
-            kernels["onednn"] = lambda: torch.ops.mkldnn._linear_pointwise(a, bt, None, "none", [], "")
+        if onednn.built_in():
+            kernels["onednn"] = lambda: onednn.linear(a, bt)
         for kname, fn in kernels.items():
             fn()
             best = min(_time(fn) for _ in range(5))

@@ -30,14 +30,20 @@ import torch.nn.functional as F
 from torch.autograd.function import once_differentiable
 
 
-def available() -> bool:
-    """oneDNN in this torch build, with the op, and not switched off by HEEDFUL_ONEDNN=0."""
-    if os.environ.get("HEEDFUL_ONEDNN", "1").strip().lower() in ("0", "false", "no", "off"):
-        return False
+def built_in() -> bool:
+    """oneDNN in this torch build, with the op `linear` calls."""
     return torch.backends.mkldnn.is_available() and hasattr(torch.ops.mkldnn, "_linear_pointwise")
 
 
-def _product(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
+def available() -> bool:
+    """`built_in()`, and not switched off by HEEDFUL_ONEDNN=0."""
+    if os.environ.get("HEEDFUL_ONEDNN", "1").strip().lower() in ("0", "false", "no", "off"):
+        return False
+    return built_in()
+
+
+def linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None) -> torch.Tensor:
+    """`F.linear(x, weight, bias)` through oneDNN (no autograd of its own: see `FrozenLinear`)."""
     return torch.ops.mkldnn._linear_pointwise(x, weight, bias, "none", [], "")
 
 
@@ -47,13 +53,13 @@ class FrozenLinear(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, weight, bias):
         ctx.save_for_backward(weight)
-        return _product(x, weight, bias)
+        return linear(x, weight, bias)
 
     @staticmethod
     @once_differentiable  # a second derivative through this raises instead of coming out wrong
     def backward(ctx, grad):
         (weight,) = ctx.saved_tensors
-        return _product(grad.contiguous(), weight.t(), None), None, None
+        return linear(grad.contiguous(), weight.t(), None), None, None
 
 
 def _eligible(layer: torch.nn.Linear, x: torch.Tensor) -> bool:
@@ -66,14 +72,12 @@ def forward(layer: torch.nn.Linear, x: torch.Tensor) -> torch.Tensor:
     """`nn.Linear.forward` on oneDNN where that computes the same thing (see the module docstring)."""
     if not _eligible(layer, x):
         return F.linear(x, layer.weight, layer.bias)
-    if not torch.is_grad_enabled():
-        return _product(x, layer.weight, layer.bias)
     frozen = not layer.weight.requires_grad and (layer.bias is None or not layer.bias.requires_grad)
-    if not frozen:
-        return F.linear(x, layer.weight, layer.bias)
-    if not x.requires_grad:
-        return _product(x, layer.weight, layer.bias)
-    return FrozenLinear.apply(x, layer.weight, layer.bias)
+    if not torch.is_grad_enabled() or (frozen and not x.requires_grad):
+        return linear(x, layer.weight, layer.bias)
+    if frozen:
+        return FrozenLinear.apply(x, layer.weight, layer.bias)
+    return F.linear(x, layer.weight, layer.bias)
 
 
 def route(model: torch.nn.Module) -> int:
